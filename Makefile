@@ -1,0 +1,31 @@
+# linksite: `make run` for a local demo, `make test` for the whole suite. See README.md.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint messages
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	bash scripts/run.sh
+
+test: install
+	bash scripts/test.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Re-extract the French catalog after changing strings (needs GNU gettext's xgettext; the
+# compile step, run by `make run` and `make test`, does not).
+messages: install
+	DEBUG=1 $(BIN)/python manage.py makemessages -l fr --no-location --no-obsolete \
+		--ignore=.venv --ignore=var --ignore=tests

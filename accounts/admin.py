@@ -1,0 +1,312 @@
+"""Operator admin for the organization, API clients and keys, companies and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from accounts.audit import Actor, record
+from accounts.branding import read_logo
+from accounts.models import ApiClient, ApiKey, AuditEvent, Company, OrganizationSettings
+
+admin.site.site_header = _("linksite operator admin")
+admin.site.site_title = _("linksite admin")
+admin.site.index_title = _("Bank feeds to QuickBooks Online")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records that only the system writes: operators may look, not touch."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OrganizationSettingsForm(forms.ModelForm):
+    logo_file = forms.FileField(
+        label=_("Upload a new logo"),
+        required=False,
+        help_text=_("PNG, JPEG, GIF or WebP, at most 2 MB; about 600 × 100 pixels looks best."),
+        widget=forms.ClearableFileInput(
+            attrs={"accept": "image/png,image/jpeg,image/gif,image/webp"}
+        ),
+    )
+    remove_logo = forms.BooleanField(label=_("Remove the current logo"), required=False)
+
+    class Meta:
+        model = OrganizationSettings
+        fields = [
+            "institution_name",
+            "integration_enabled",
+            "callout_title_en",
+            "callout_body_en",
+            "callout_title_fr",
+            "callout_body_fr",
+            "support_contact",
+        ]
+        widgets = {
+            name: forms.TextInput(attrs={"class": "vTextField", "data-charcount": "1"})
+            for name in (
+                "callout_title_en",
+                "callout_body_en",
+                "callout_title_fr",
+                "callout_body_fr",
+            )
+        }
+
+    def clean_logo_file(self) -> tuple[bytes, str] | None:
+        upload = self.cleaned_data.get("logo_file")
+        return read_logo(upload) if upload else None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name in ("callout_title_en", "callout_body_en", "callout_title_fr", "callout_body_fr"):
+            if isinstance(cleaned.get(name), str):
+                # Plain text on one line: collapse runs of white space.
+                cleaned[name] = " ".join(cleaned[name].split())
+        return cleaned
+
+    def save(self, commit: bool = True) -> OrganizationSettings:
+        obj = super().save(commit=False)
+        logo = self.cleaned_data.get("logo_file")
+        if logo:
+            obj.logo, obj.logo_content_type = logo
+            obj.logo_updated = timezone.now()
+        elif self.cleaned_data.get("remove_logo"):
+            obj.logo, obj.logo_content_type, obj.logo_updated = b"", "", timezone.now()
+        if commit:
+            obj.save()
+        return obj
+
+
+@admin.register(OrganizationSettings)
+class OrganizationSettingsAdmin(admin.ModelAdmin):
+    """A single page: the list view goes straight to the one row."""
+
+    form = OrganizationSettingsForm
+    readonly_fields = ["current_logo", "daily_push_time", "time_zone", "modified"]
+    fieldsets = [
+        (None, {"fields": ["institution_name", "integration_enabled", "support_contact"]}),
+        (_("Logo"), {"fields": ["current_logo", "logo_file", "remove_logo"]}),
+        (
+            _("Custom callout on the Link page"),
+            {
+                "description": _(
+                    "Plain text shown in a grey box above the Get credentials button: a title "
+                    "of up to 50 characters over a body of up to 150. French users see the "
+                    "French text when there is one, else the English text."
+                ),
+                "fields": [
+                    "callout_title_en",
+                    "callout_body_en",
+                    "callout_title_fr",
+                    "callout_body_fr",
+                ],
+            },
+        ),
+        (
+            _("Schedule (set in the environment)"),
+            {"fields": ["daily_push_time", "time_zone", "modified"]},
+        ),
+    ]
+
+    class Media:
+        js = ["js/admin-charcount.js"]
+        css = {"all": ["css/admin.css"]}
+
+    @admin.display(description=_("Current logo"))
+    def current_logo(self, obj: OrganizationSettings) -> str:
+        if not obj.logo_content_type:
+            return _("No logo uploaded yet.")
+        return format_html(
+            '<img class="org-logo-preview" src="{}?v={}" alt="{}">',
+            reverse("org-logo"),
+            int(obj.logo_updated.timestamp()) if obj.logo_updated else 0,
+            obj.institution_name,
+        )
+
+    @admin.display(description=_("Daily push time"))
+    def daily_push_time(self, obj: OrganizationSettings) -> str:
+        return settings.DAILY_PUSH_TIME.strftime("%H:%M")
+
+    @admin.display(description=_("Time zone"))
+    def time_zone(self, obj: OrganizationSettings) -> str:
+        return settings.TIME_ZONE
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        obj = OrganizationSettings.get()
+        return HttpResponseRedirect(
+            reverse("admin:accounts_organizationsettings_change", args=[obj.pk])
+        )
+
+    def save_model(
+        self, request: HttpRequest, obj: OrganizationSettings, form: Any, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        changed = [name for name in form.changed_data if name != "remove_logo"]
+        if form.cleaned_data.get("remove_logo") and not form.cleaned_data.get("logo_file"):
+            changed.append("logo_removed")
+        if changed:
+            record(Actor.operator(request.user), "organization.updated", obj, fields=changed)
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    fields = ["name", "prefix", "created", "last_used", "revoked"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(admin.ModelAdmin):
+    list_display = ["name", "active_keys", "companies", "created"]
+    search_fields = ["name"]
+    readonly_fields = ["created"]
+    inlines = [ApiKeyInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiClient]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_keys=Count("keys", filter=Q(keys__revoked__isnull=True), distinct=True),
+                n_companies=Count("companies", distinct=True),
+            )
+        )
+
+    @admin.display(description=_("active keys"), ordering="n_keys")
+    def active_keys(self, obj: ApiClient) -> int:
+        return obj.n_keys
+
+    @admin.display(description=_("companies"), ordering="n_companies")
+    def companies(self, obj: ApiClient) -> int:
+        return obj.n_companies
+
+
+class ActiveKeyFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", _("active")), ("revoked", _("revoked"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> QuerySet[ApiKey]:
+        if self.value() == "active":
+            return queryset.filter(revoked__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked__isnull=False)
+        return queryset
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created here and shown once, on the page that follows the save."""
+
+    list_display = ["name", "client", "prefix", "created", "last_used", "revoked"]
+    list_filter = [ActiveKeyFilter, "client"]
+    list_select_related = ["client"]
+    search_fields = ["name", "prefix", "client__name"]
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        if obj is None:
+            return ["client", "name"]
+        return ["client", "name", "prefix", "created", "last_used", "revoked"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        if obj is None:
+            return []
+        return ["client", "prefix", "created", "last_used", "revoked"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: the key's history stays in the audit log
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        request._new_api_key = obj.set_new_key()  # type: ignore[attr-defined]
+        obj.save()
+        record(Actor.operator(request.user), "api_key.created", obj, client=obj.client.name)
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiKey, post_url_continue: Any = None
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("API key created"),
+            "api_key": obj,
+            "secret": request._new_api_key,  # type: ignore[attr-defined]
+        }
+        response = TemplateResponse(request, "admin/accounts/apikey/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description=_("Revoke selected API keys"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        now = timezone.now()
+        keys = list(queryset.filter(revoked__isnull=True).select_related("client"))
+        for key in keys:
+            ApiKey.objects.filter(pk=key.pk, revoked__isnull=True).update(revoked=now)
+            record(Actor.operator(request.user), "api_key.revoked", key)
+        self.message_user(
+            request,
+            ngettext("%(n)d API key revoked.", "%(n)d API keys revoked.", len(keys))
+            % {"n": len(keys)},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(Company)
+class CompanyAdmin(admin.ModelAdmin):
+    list_display = ["name", "country", "client", "n_connections", "created"]
+    list_filter = ["country", "client"]
+    list_select_related = ["client"]
+    search_fields = ["name", "=id", "description"]
+    readonly_fields = ["id", "created"]
+    fields = ["id", "client", "name", "country", "description", "created"]
+    date_hierarchy = "created"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Company]:
+        return super().get_queryset(request).annotate(connection_count=Count("connections"))
+
+    @admin.display(description=_("connections"), ordering="connection_count")
+    def n_connections(self, obj: Company) -> int:
+        return obj.connection_count
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["created", "actor_type", "actor_label", "action", "object_type", "object_id"]
+    list_filter = ["actor_type", "action", "object_type"]
+    search_fields = ["=object_id", "action", "actor_label", "=company_id"]
+    date_hierarchy = "created"
+    show_full_result_count = False

@@ -1,0 +1,218 @@
+"""Who is who: the deployment's organization, API clients and their keys, SMB companies, audit."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class OrganizationSettings(models.Model):
+    """The operator's settings; exactly one row (pk 1) per deployment."""
+
+    institution_name = models.CharField(
+        _("institution name"),
+        max_length=100,
+        default="Your bank",
+        help_text=_("Shown to SMB users on the Link pages and in QuickBooks' institution search."),
+    )
+    logo = models.BinaryField(_("logo"), blank=True, default=b"", editable=True)
+    logo_content_type = models.CharField(max_length=20, blank=True, default="")
+    logo_updated = models.DateTimeField(null=True, blank=True)
+    integration_enabled = models.BooleanField(
+        _("integration enabled"),
+        default=False,
+        help_text=_(
+            "While off, new connections and credentials are refused and the Link pages say the "
+            "service is not available."
+        ),
+    )
+    callout_title_en = models.CharField(_("callout title (English)"), max_length=50, blank=True)
+    callout_body_en = models.CharField(_("callout body (English)"), max_length=150, blank=True)
+    callout_title_fr = models.CharField(_("callout title (French)"), max_length=50, blank=True)
+    callout_body_fr = models.CharField(_("callout body (French)"), max_length=150, blank=True)
+    support_contact = models.CharField(
+        _("support contact"),
+        max_length=200,
+        blank=True,
+        help_text=_("An e-mail address, phone number or web address shown to SMB users."),
+    )
+    modified = models.DateTimeField(_("modified"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("organization settings")
+        verbose_name_plural = _("organization settings")
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="organizationsettings_singleton"),
+        ]
+
+    def __str__(self) -> str:
+        return self.institution_name
+
+    @classmethod
+    def get(cls) -> OrganizationSettings:
+        obj, _created = cls.objects.get_or_create(pk=1)
+        return obj
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    def callout(self, language: str) -> tuple[str, str] | None:
+        """The callout (title, body) for a language: French when entered, else English."""
+        if language.startswith("fr") and (self.callout_title_fr or self.callout_body_fr):
+            return self.callout_title_fr, self.callout_body_fr
+        if self.callout_title_en or self.callout_body_en:
+            return self.callout_title_en, self.callout_body_en
+        return None
+
+
+class ApiClient(models.Model):
+    """An application of the operator's that calls the JSON API; it owns the companies it
+    creates. Keys belong to a client, so a key can be rotated without losing the companies."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    created = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("API client")
+        verbose_name_plural = _("API clients")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+KEY_PREFIX = "lsk_"
+
+
+def hash_api_key(key: str) -> str:
+    # A key carries 256 random bits, so a fast hash is enough (OWASP ASVS 6.5.2: >= 112 bits).
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    client = models.ForeignKey(
+        ApiClient, models.CASCADE, related_name="keys", verbose_name=_("API client")
+    )
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=16, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    last_used = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def set_new_key(self) -> str:
+        """Give this key a fresh secret and return it: the only time the plain key exists."""
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        self.prefix = key[:12]
+        self.key_hash = hash_api_key(key)
+        return key
+
+    @classmethod
+    def issue(cls, client: ApiClient, name: str) -> tuple[ApiKey, str]:
+        obj = cls(client=client, name=name)
+        key = obj.set_new_key()
+        obj.save()
+        return obj, key
+
+    @classmethod
+    def authenticate(cls, key: str) -> ApiKey | None:
+        return (
+            cls.objects.select_related("client")
+            .filter(key_hash=hash_api_key(key), revoked__isnull=True)
+            .first()
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked is None
+
+
+class Country(models.TextChoices):
+    US = "US", _("United States")
+    CA = "CA", _("Canada")
+
+
+class Company(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(
+        ApiClient, models.PROTECT, related_name="companies", verbose_name=_("API client")
+    )
+    name = models.CharField(_("name"), max_length=200)
+    country = models.CharField(_("country"), max_length=2, choices=Country.choices)
+    description = models.TextField(_("description"), blank=True, default="")
+    created = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("company")
+        verbose_name_plural = _("companies")
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["client", "-created"], name="company_client_created")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(country__in=Country.values), name="company_country_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_supported(self) -> bool:
+        return self.country in Country.values
+
+
+class ActorType(models.TextChoices):
+    OPERATOR = "operator", _("operator")
+    API_KEY = "api_key", _("API key")
+    SMB = "smb", _("SMB user (Link)")
+    QBO = "qbo", _("QuickBooks Online")
+    WORKER = "worker", _("worker")
+    SYSTEM = "system", _("system")
+
+
+class AuditEvent(models.Model):
+    """Append-only record of who did what to which object. Objects are referenced by type and id,
+    not by foreign key, so the trail outlives what it describes."""
+
+    created = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    actor_type = models.CharField(_("actor type"), max_length=10, choices=ActorType.choices)
+    actor_id = models.CharField(_("actor id"), max_length=100, blank=True, default="")
+    actor_label = models.CharField(_("actor"), max_length=200, blank=True, default="")
+    action = models.CharField(_("action"), max_length=60)
+    object_type = models.CharField(_("object type"), max_length=40, blank=True, default="")
+    object_id = models.CharField(_("object id"), max_length=100, blank=True, default="")
+    company_id = models.UUIDField(_("company id"), null=True, blank=True)
+    data = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object"),
+            models.Index(fields=["company_id", "-created"], name="audit_company"),
+            models.Index(fields=["action", "-created"], name="audit_action"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(actor_type__in=ActorType.values), name="auditevent_actor_type_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type} {self.object_id}"

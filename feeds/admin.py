@@ -1,0 +1,329 @@
+"""Operator admin for connections, source accounts, feeds, credentials and deliveries.
+
+Statuses are read-only fields here: they change only through actions that call
+`feeds.lifecycle.transition`, so every change is checked and audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, Prefetch, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from accounts.admin import ReadOnlyAdmin
+from accounts.audit import Actor, record
+from feeds import lifecycle
+from feeds.models import (
+    BankTransaction,
+    Connection,
+    ConnectionStatus,
+    CredentialSet,
+    DeliveryBatch,
+    DeliveryStatus,
+    Feed,
+    LinkSession,
+    PushOperation,
+    SourceAccount,
+)
+
+
+def _apply(
+    model_admin: admin.ModelAdmin, request: HttpRequest, objects: QuerySet, to: str, **updates: Any
+) -> None:
+    """Move each object to `to`; report how many moved and which could not."""
+    done, refused = 0, []
+    for obj in objects:
+        try:
+            lifecycle.transition(
+                obj, to, actor=Actor.operator(request.user), reason="admin action", updates=updates
+            )
+            done += 1
+        except lifecycle.IllegalTransition as exc:
+            refused.append(str(exc))
+    if done:
+        model_admin.message_user(
+            request,
+            ngettext("%(n)d item changed.", "%(n)d items changed.", done) % {"n": done},
+            messages.SUCCESS,
+        )
+    for reason in refused:
+        model_admin.message_user(request, reason, messages.WARNING)
+
+
+class SourceAccountInline(admin.TabularInline):
+    model = SourceAccount
+    fields = ["account_id", "account_name", "account_type", "currency", "balance", "status"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    list_display = ["id", "company", "status", "n_accounts", "created", "modified"]
+    list_filter = ["status", "company__country"]
+    list_select_related = ["company"]
+    search_fields = ["=id", "company__name", "=company__id"]
+    readonly_fields = ["id", "status", "created", "modified"]
+    fields = ["id", "company", "status", "created", "modified"]
+    autocomplete_fields = ["company"]
+    inlines = [SourceAccountInline]
+    actions = ["unlink", "deauthorize"]
+    date_hierarchy = "created"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Connection]:
+        return super().get_queryset(request).annotate(account_count=Count("source_accounts"))
+
+    @admin.display(description=_("source accounts"), ordering="account_count")
+    def n_accounts(self, obj: Connection) -> int:
+        return obj.account_count
+
+    @admin.action(description=_("Unlink selected connections"))
+    def unlink(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        _apply(self, request, queryset, ConnectionStatus.UNLINKED)
+
+    @admin.action(description=_("Deauthorize selected connections"))
+    def deauthorize(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        _apply(self, request, queryset, ConnectionStatus.DEAUTHORIZED)
+
+
+class FeedInline(admin.TabularInline):
+    model = Feed
+    fields = ["id", "target_account_name", "feed_start_date", "created", "disabled_on_utc", "ended"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SourceAccount)
+class SourceAccountAdmin(admin.ModelAdmin):
+    list_display = [
+        "account_name",
+        "account_id",
+        "company",
+        "account_type",
+        "currency",
+        "balance",
+        "status",
+        "feed_start_date",
+        "target_account",
+        "feed_disabled",
+    ]
+    list_filter = ["status", "account_type", "currency"]
+    list_select_related = ["connection__company"]
+    search_fields = ["account_id", "account_name", "connection__company__name", "=connection__id"]
+    readonly_fields = ["connection", "account_id", "status", "created", "modified"]
+    fields = [
+        "connection",
+        "account_id",
+        "account_name",
+        "account_type",
+        "account_number",
+        "routing_number",
+        "sort_code",
+        "currency",
+        "balance",
+        "status",
+        "created",
+        "modified",
+    ]
+    inlines = [FeedInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return ["status", "created", "modified"]
+        return self.readonly_fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SourceAccount]:
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(
+                Prefetch(
+                    "feeds", queryset=Feed.objects.order_by("-created"), to_attr="feeds_newest"
+                )
+            )
+        )
+
+    def _feed(self, obj: SourceAccount) -> Feed | None:
+        feeds = getattr(obj, "feeds_newest", None)
+        return feeds[0] if feeds else None
+
+    @admin.display(description=_("company"), ordering="connection__company__name")
+    def company(self, obj: SourceAccount) -> str:
+        return obj.connection.company.name
+
+    @admin.display(description=_("feed start date"))
+    def feed_start_date(self, obj: SourceAccount) -> Any:
+        feed = self._feed(obj)
+        return feed.feed_start_date if feed else None
+
+    @admin.display(description=_("target account"))
+    def target_account(self, obj: SourceAccount) -> str:
+        feed = self._feed(obj)
+        return feed.target_account_name if feed else ""
+
+    @admin.display(description=_("feed disabled in QBO"))
+    def feed_disabled(self, obj: SourceAccount) -> Any:
+        feed = self._feed(obj)
+        return feed.disabled_on_utc if feed else None
+
+
+@admin.register(Feed)
+class FeedAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "source_account",
+        "target_account_name",
+        "target_account_type",
+        "feed_start_date",
+        "created",
+        "disabled_on_utc",
+        "ended",
+    ]
+    list_filter = ["target_account_type", ("disabled_on_utc", admin.EmptyFieldListFilter)]
+    list_select_related = ["source_account"]
+    search_fields = ["=id", "source_account__account_id", "target_account_name"]
+
+
+@admin.register(CredentialSet)
+class CredentialSetAdmin(ReadOnlyAdmin):
+    """Never shows a secret: the password hash is not a field here."""
+
+    list_display = [
+        "username",
+        "connection",
+        "origin",
+        "state",
+        "created",
+        "expires",
+        "failed_attempts",
+    ]
+    list_filter = [
+        "origin",
+        ("used", admin.EmptyFieldListFilter),
+        ("revoked", admin.EmptyFieldListFilter),
+    ]
+    list_select_related = ["connection__company"]
+    search_fields = ["username", "=connection__id", "connection__company__name"]
+    fields = [
+        "username",
+        "connection",
+        "origin",
+        "source_accounts",
+        "created",
+        "expires",
+        "used",
+        "revoked",
+        "failed_attempts",
+        "locked",
+    ]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    @admin.display(description=_("state"))
+    def state(self, obj: CredentialSet) -> str:
+        return obj.state
+
+    @admin.action(description=_("Revoke selected credential sets"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[CredentialSet]) -> None:
+        now = timezone.now()
+        sets = list(
+            queryset.filter(used__isnull=True, revoked__isnull=True).select_related("connection")
+        )
+        for cred in sets:
+            CredentialSet.objects.filter(
+                pk=cred.pk, used__isnull=True, revoked__isnull=True
+            ).update(revoked=now)
+            record(
+                Actor.operator(request.user), "credentials.revoked", cred, username=cred.username
+            )
+        self.message_user(
+            request,
+            ngettext("%(n)d credential set revoked.", "%(n)d credential sets revoked.", len(sets))
+            % {"n": len(sets)},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(LinkSession)
+class LinkSessionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "connection", "created", "expires", "completed"]
+    list_select_related = ["connection__company"]
+    search_fields = ["=connection__id"]
+
+
+@admin.register(BankTransaction)
+class BankTransactionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "transaction_id",
+        "source_account",
+        "cleared_on_date",
+        "amount",
+        "transaction_type",
+        "description",
+        "delivery_state",
+        "delivered",
+    ]
+    list_filter = ["delivery_state", "transaction_type"]
+    list_select_related = ["source_account"]
+    search_fields = ["=transaction_id", "=source_account__account_id", "=push_operation__key"]
+    date_hierarchy = "cleared_on_date"
+    show_full_result_count = False
+    raw_id_fields = ["source_account", "push_operation", "delivery_batch"]
+
+
+@admin.register(PushOperation)
+class PushOperationAdmin(ReadOnlyAdmin):
+    list_display = [
+        "key",
+        "company",
+        "account_id",
+        "status",
+        "transaction_count",
+        "requested_on_utc",
+        "completed_on_utc",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["company"]
+    search_fields = ["=key", "=account_id", "company__name"]
+    date_hierarchy = "requested_on_utc"
+    show_full_result_count = False
+
+
+@admin.register(DeliveryBatch)
+class DeliveryBatchAdmin(ReadOnlyAdmin):
+    list_display = [
+        "batch_id",
+        "feed",
+        "trigger",
+        "status",
+        "transaction_count",
+        "attempts",
+        "last_attempt",
+        "next_attempt",
+        "delivered",
+        "last_error",
+    ]
+    list_filter = ["status", "trigger"]
+    list_select_related = ["feed"]
+    search_fields = ["=batch_id", "=feed__id"]
+    date_hierarchy = "created"
+    actions = ["retry"]
+
+    @admin.action(description=_("Retry selected failed or rejected batches"))
+    def retry(self, request: HttpRequest, queryset: QuerySet[DeliveryBatch]) -> None:
+        retryable = queryset.filter(status__in=[DeliveryStatus.FAILED, DeliveryStatus.REJECTED])
+        _apply(self, request, retryable, DeliveryStatus.PENDING, next_attempt=timezone.now())

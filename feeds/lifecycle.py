@@ -1,0 +1,101 @@
+"""Every status change of a connection, source account, push operation or delivery batch goes
+through `transition`: it checks the change against the lifecycle of `product.md` §1, §7 and §10,
+applies it only if nobody changed the status meanwhile, and writes the audit event, all in one
+database transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from accounts.audit import Actor, record
+from feeds.models import (
+    Connection,
+    ConnectionStatus,
+    DeliveryBatch,
+    DeliveryStatus,
+    PushOperation,
+    PushStatus,
+    SourceAccount,
+    SourceAccountStatus,
+)
+
+C, S, P, D = ConnectionStatus, SourceAccountStatus, PushStatus, DeliveryStatus
+
+ALLOWED: dict[type[models.Model], dict[str, set[str]]] = {
+    Connection: {
+        # Linked when the SMB links an account in QBO; Unlinked by the client (only from Linked)
+        # or when every source account is disconnected; linking again in QBO re-links it.
+        C.PENDING_AUTH: {C.LINKED, C.DEAUTHORIZED},
+        C.LINKED: {C.UNLINKED, C.DEAUTHORIZED},
+        C.UNLINKED: {C.LINKED, C.DEAUTHORIZED},
+        C.DEAUTHORIZED: set(),
+    },
+    SourceAccount: {
+        # connected when linked in QBO; disconnected 10 days after QBO disabled the feed;
+        # connected again when the SMB links it anew.
+        S.PENDING: {S.CONNECTED},
+        S.CONNECTED: {S.DISCONNECTED},
+        S.DISCONNECTED: {S.CONNECTED},
+    },
+    PushOperation: {
+        P.PENDING: {P.SUCCESS, P.FAILED},
+        P.SUCCESS: set(),
+        P.FAILED: set(),
+    },
+    DeliveryBatch: {
+        # failed = retries exhausted, re-sent on the next run; rejected = QBO refused it (4xx),
+        # re-sent only when an operator asks.
+        D.PENDING: {D.DELIVERED, D.FAILED, D.REJECTED},
+        D.FAILED: {D.PENDING},
+        D.REJECTED: {D.PENDING},
+        D.DELIVERED: set(),
+    },
+}
+
+
+class IllegalTransition(Exception):
+    """A status change the lifecycle does not allow, or one that lost a race."""
+
+
+def can_transition(obj: models.Model, to: str) -> bool:
+    return to in ALLOWED[type(obj)].get(obj.status, set())
+
+
+def transition(
+    obj: models.Model,
+    to: str,
+    *,
+    actor: Actor,
+    reason: str = "",
+    updates: dict[str, Any] | None = None,
+    **data: Any,
+) -> None:
+    """Move `obj` to status `to` (also saving `updates`), or raise `IllegalTransition`."""
+    model = type(obj)
+    name = model._meta.model_name
+    current = obj.status
+    if to not in ALLOWED[model].get(current, set()):
+        raise IllegalTransition(
+            f"{model._meta.verbose_name} {obj.pk} cannot go from {current!r} to {to!r}; "
+            f"allowed from {current!r}: {sorted(ALLOWED[model].get(current, set())) or 'none'}."
+        )
+    fields = {"status": to, **(updates or {})}
+    if any(f.name == "modified" for f in model._meta.concrete_fields):
+        fields["modified"] = timezone.now()
+    with transaction.atomic():
+        # Optimistic: applies only if the status is still the one we checked.
+        changed = model._default_manager.filter(pk=obj.pk, status=current).update(**fields)
+        if changed != 1:
+            raise IllegalTransition(
+                f"{model._meta.verbose_name} {obj.pk} is no longer {current!r}; "
+                "someone changed it meanwhile."
+            )
+        for field, value in fields.items():
+            setattr(obj, field, value)
+        details = {"from": current, "to": to, **data}
+        if reason:
+            details["reason"] = reason
+        record(actor, f"{name}.status", obj, **details)

@@ -1,0 +1,46 @@
+"""Signed Link URLs: bound to one connection, valid for one hour, revocable.
+
+A token signs the connection id and its `link_generation`; raising the generation revokes every
+token issued before. Nothing is stored per token, so every read of a connection can hand out a
+fresh URL."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core import signing
+
+from feeds.models import Connection
+
+SALT = "linksite.link-url"
+MAX_AGE_SECONDS = 3600
+START_PATH = "/link/start"
+
+
+class LinkTokenError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "expired", "invalid" or "revoked"
+
+
+def make_token(connection: Connection) -> str:
+    return signing.dumps({"c": str(connection.pk), "g": connection.link_generation}, salt=SALT)
+
+
+def link_url(connection: Connection) -> str:
+    return f"{settings.SITE_URL}{START_PATH}?{urlencode({'token': make_token(connection)})}"
+
+
+def read_token(token: str) -> Connection:
+    """The connection a token is for, or LinkTokenError saying why it cannot be used."""
+    try:
+        payload = signing.loads(token, salt=SALT, max_age=MAX_AGE_SECONDS)
+    except signing.SignatureExpired:
+        raise LinkTokenError("expired") from None
+    except signing.BadSignature:
+        raise LinkTokenError("invalid") from None
+    connection = Connection.objects.select_related("company").filter(pk=payload.get("c")).first()
+    if connection is None or connection.link_generation != payload.get("g"):
+        raise LinkTokenError("revoked")
+    return connection

@@ -1,0 +1,89 @@
+"""Daily maintenance (`product.md` §1 step 7, §10). Safe to run any number of times."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.utils import timezone
+
+from accounts.audit import Actor, record
+from feeds import lifecycle
+from feeds.models import (
+    Connection,
+    ConnectionStatus,
+    CredentialSet,
+    Feed,
+    LinkSession,
+    SourceAccount,
+    SourceAccountStatus,
+)
+
+
+def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
+    now = now or timezone.now()
+    actor = Actor.worker()
+    summary = {"accounts_disconnected": 0, "connections_unlinked": 0}
+
+    # A feed that QBO disabled FEED_DISCONNECT_GRACE_DAYS ago or more, with no newer active feed,
+    # leaves its source account `disconnected`.
+    cutoff = now - dt.timedelta(days=settings.FEED_DISCONNECT_GRACE_DAYS)
+    active_feed = Feed.objects.filter(
+        source_account=OuterRef("pk"), disabled_on_utc__isnull=True, ended__isnull=True
+    )
+    stale = (
+        SourceAccount.objects.filter(status=SourceAccountStatus.CONNECTED)
+        .annotate(last_disabled=Max("feeds__disabled_on_utc"))
+        .filter(last_disabled__lte=cutoff)
+        .exclude(Exists(active_feed))
+    )
+    for account in stale:
+        try:
+            lifecycle.transition(
+                account,
+                SourceAccountStatus.DISCONNECTED,
+                actor=actor,
+                reason=f"feed disabled in QBO on {account.last_disabled:%Y-%m-%d %H:%M} UTC",
+            )
+            summary["accounts_disconnected"] += 1
+        except lifecycle.IllegalTransition:
+            pass  # changed meanwhile (relinked); nothing to do
+
+    # A linked connection none of whose source accounts is connected any more, and at least one
+    # of which is disconnected, becomes `Unlinked` the same day.
+    orphaned = (
+        Connection.objects.filter(status=ConnectionStatus.LINKED)
+        .annotate(
+            connected=Count("source_accounts", filter=Q(source_accounts__status="connected")),
+            disconnected=Count("source_accounts", filter=Q(source_accounts__status="disconnected")),
+        )
+        .filter(connected=0, disconnected__gt=0)
+    )
+    for connection in orphaned:
+        try:
+            lifecycle.transition(
+                connection,
+                ConnectionStatus.UNLINKED,
+                actor=actor,
+                reason="all source accounts disconnected",
+            )
+            summary["connections_unlinked"] += 1
+        except lifecycle.IllegalTransition:
+            pass
+
+    # Secrets and sessions past expiry are of no further use.
+    summary["link_sessions_purged"] = (
+        LinkSession.objects.filter(expires__lt=now).delete()[1].get(LinkSession._meta.label, 0)
+    )
+    summary["credential_sets_purged"] = (
+        CredentialSet.objects.filter(expires__lt=now).delete()[1].get(CredentialSet._meta.label, 0)
+    )
+    if summary["link_sessions_purged"] or summary["credential_sets_purged"]:
+        record(
+            actor,
+            "maintenance.purged",
+            link_sessions=summary["link_sessions_purged"],
+            credential_sets=summary["credential_sets_purged"],
+        )
+    return summary

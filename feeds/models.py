@@ -1,0 +1,470 @@
+"""Connections, source accounts and their QBO feeds, credentials, transactions and deliveries.
+
+Status values and JSON names follow `product.md` to the letter. Status fields are never assigned
+directly: `feeds.lifecycle.transition` validates each change and writes its audit event.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Company
+
+MONEY = {"max_digits": 18, "decimal_places": 2}
+
+
+def _choices_check(
+    field: str, choices: type[models.TextChoices], name: str
+) -> models.CheckConstraint:
+    return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
+
+
+class ConnectionStatus(models.TextChoices):
+    PENDING_AUTH = "PendingAuth", _("Pending authorization")
+    LINKED = "Linked", _("Linked")
+    UNLINKED = "Unlinked", _("Unlinked")
+    DEAUTHORIZED = "Deauthorized", _("Deauthorized")
+
+
+class Connection(models.Model):
+    PLATFORM_KEY = "hcws"
+    PLATFORM_NAME = "QuickBooks Online Bank Feeds"
+    SOURCE_TYPE = "BankFeed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    company = models.ForeignKey(
+        Company, models.CASCADE, related_name="connections", verbose_name=_("company")
+    )
+    platform_key = models.CharField(_("platform key"), max_length=4, default=PLATFORM_KEY)
+    status = models.CharField(
+        _("status"),
+        max_length=12,
+        choices=ConnectionStatus.choices,
+        default=ConnectionStatus.PENDING_AUTH,
+    )
+    # Part of every signed Link URL; raising it invalidates all Link URLs issued before.
+    link_generation = models.PositiveIntegerField(default=1, editable=False)
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    modified = models.DateTimeField(_("modified"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("connection")
+        verbose_name_plural = _("connections")
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["company", "-created"], name="connection_company_created")]
+        constraints = [
+            _choices_check("status", ConnectionStatus, "connection_status_valid"),
+            models.CheckConstraint(
+                condition=Q(platform_key="hcws"), name="connection_platform_key_hcws"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.company} · {self.PLATFORM_NAME} ({self.get_status_display()})"
+
+
+class AccountType(models.TextChoices):
+    CHECKING = "checking", _("Checking")
+    SAVINGS = "savings", _("Savings")
+    LOAN = "loan", _("Loan")
+    CREDIT_CARD = "creditCard", _("Credit card")
+    PREPAID_CARD = "prepaidCard", _("Prepaid card")
+
+
+class Currency(models.TextChoices):
+    USD = "USD", "USD"
+    CAD = "CAD", "CAD"
+
+
+class SourceAccountStatus(models.TextChoices):
+    PENDING = "pending", _("pending")
+    CONNECTED = "connected", _("connected")
+    DISCONNECTED = "disconnected", _("disconnected")
+
+
+class SourceAccount(models.Model):
+    """A bank or card account the client holds for the SMB (`bankFeedAccounts`)."""
+
+    connection = models.ForeignKey(
+        Connection, models.CASCADE, related_name="source_accounts", verbose_name=_("connection")
+    )
+    account_id = models.CharField(_("account id"), max_length=100)
+    account_name = models.CharField(_("account name"), max_length=200)
+    account_type = models.CharField(_("account type"), max_length=12, choices=AccountType.choices)
+    account_number = models.CharField(_("account number"), max_length=50)
+    routing_number = models.CharField(_("routing number"), max_length=50, blank=True, default="")
+    sort_code = models.CharField(_("sort code"), max_length=50, blank=True, default="")
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    balance = models.DecimalField(_("balance"), **MONEY, default=0)
+    status = models.CharField(
+        _("status"),
+        max_length=12,
+        choices=SourceAccountStatus.choices,
+        default=SourceAccountStatus.PENDING,
+    )
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    modified = models.DateTimeField(_("modified"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("source account")
+        verbose_name_plural = _("source accounts")
+        ordering = ["connection", "created", "id"]
+        indexes = [models.Index(fields=["connection", "status"], name="sourceaccount_conn_status")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "account_id"], name="sourceaccount_id_unique_per_connection"
+            ),
+            models.CheckConstraint(condition=~Q(account_id=""), name="sourceaccount_id_not_empty"),
+            _choices_check("account_type", AccountType, "sourceaccount_type_valid"),
+            _choices_check("currency", Currency, "sourceaccount_currency_valid"),
+            _choices_check("status", SourceAccountStatus, "sourceaccount_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_name} ({self.account_id})"
+
+    @property
+    def masked_number(self) -> str:
+        """Only the last 4 digits are ever shown to SMB users."""
+        return "••••" + self.account_number[-4:]
+
+
+def new_feed_id() -> str:
+    return "fd_" + secrets.token_hex(12)
+
+
+class TargetAccountType(models.TextChoices):
+    BANK = "Bank", _("Bank")
+    CREDIT_CARD = "CreditCard", _("Credit card")
+
+
+class Feed(models.Model):
+    """One link, made in QBO, from a source account to a QBO target account. A source account has
+    at most one active feed; after a disconnect it can be linked again, which makes a new feed."""
+
+    id = models.CharField(_("feed id"), primary_key=True, max_length=40, default=new_feed_id)
+    source_account = models.ForeignKey(
+        SourceAccount, models.CASCADE, related_name="feeds", verbose_name=_("source account")
+    )
+    credential_set = models.ForeignKey(
+        "CredentialSet",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="feeds",
+        verbose_name=_("credential set"),
+    )
+    target_account_id = models.CharField(_("target account id"), max_length=100)
+    target_account_name = models.CharField(_("target account name"), max_length=200)
+    target_account_type = models.CharField(
+        _("target account type"), max_length=10, choices=TargetAccountType.choices
+    )
+    feed_start_date = models.DateField(_("feed start date"))
+    created = models.DateTimeField(_("linked"), default=timezone.now)
+    # Set when QBO reports the feed disconnected (`feedDisabledOnUtc`).
+    disabled_on_utc = models.DateTimeField(_("disabled in QBO"), null=True, blank=True)
+    # Set when linksite stops the feed itself (connection unlinked by the client).
+    ended = models.DateTimeField(_("ended"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("feed")
+        verbose_name_plural = _("feeds")
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_account"],
+                condition=Q(disabled_on_utc__isnull=True, ended__isnull=True),
+                name="feed_one_active_per_source_account",
+            ),
+            _choices_check("target_account_type", TargetAccountType, "feed_target_type_valid"),
+        ]
+        indexes = [models.Index(fields=["disabled_on_utc"], name="feed_disabled")]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_on_utc is None and self.ended is None
+
+
+def new_link_session_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class CredentialOrigin(models.TextChoices):
+    LINK = "link", _("Link page")
+    API = "api", _("API")
+
+
+class CredentialSet(models.Model):
+    """A one-time username and password for linking in QBO. Only a slow hash of the password is
+    stored; the state (active, used, revoked, locked, expired) follows from the timestamps."""
+
+    connection = models.ForeignKey(
+        Connection, models.CASCADE, related_name="credential_sets", verbose_name=_("connection")
+    )
+    source_accounts = models.ManyToManyField(
+        SourceAccount, related_name="credential_sets", verbose_name=_("source accounts")
+    )
+    origin = models.CharField(_("created from"), max_length=4, choices=CredentialOrigin.choices)
+    username = models.CharField(_("username"), max_length=14, unique=True)
+    password_hash = models.CharField(max_length=200, editable=False)
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    expires = models.DateTimeField(_("expires"), db_index=True)
+    used = models.DateTimeField(_("used"), null=True, blank=True)
+    revoked = models.DateTimeField(_("revoked"), null=True, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(_("failed attempts"), default=0)
+    locked = models.DateTimeField(_("locked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("credential set")
+        verbose_name_plural = _("credential sets")
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["connection", "used", "revoked"], name="credset_unused")]
+        constraints = [
+            _choices_check("origin", CredentialOrigin, "credentialset_origin_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def state(self) -> str:
+        if self.revoked:
+            return "revoked"
+        if self.used:
+            return "used"
+        if self.locked:
+            return "locked"
+        if self.expires <= timezone.now():
+            return "expired"
+        return "active"
+
+
+class LinkSession(models.Model):
+    """What QBO holds between verifying a credential set and linking its feeds (30 minutes)."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_link_session_id)
+    credential_set = models.OneToOneField(
+        CredentialSet, models.CASCADE, related_name="link_session", verbose_name=_("credential set")
+    )
+    connection = models.ForeignKey(
+        Connection, models.CASCADE, related_name="link_sessions", verbose_name=_("connection")
+    )
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    expires = models.DateTimeField(_("expires"), db_index=True)
+    completed = models.DateTimeField(_("completed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("QBO link session")
+        verbose_name_plural = _("QBO link sessions")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id} {self.created:%Y-%m-%d %H:%M}"
+
+
+class PushStatus(models.TextChoices):
+    PENDING = "Pending", _("Pending")
+    SUCCESS = "Success", _("Success")
+    FAILED = "Failed", _("Failed")
+
+
+def empty_validation() -> dict:
+    return {"errors": [], "warnings": []}
+
+
+class PushOperation(models.Model):
+    """One write request of bank transactions, as the API reports it."""
+
+    key = models.UUIDField(
+        _("push operation key"), primary_key=True, default=uuid.uuid4, editable=False
+    )
+    company = models.ForeignKey(
+        Company, models.CASCADE, related_name="push_operations", verbose_name=_("company")
+    )
+    connection = models.ForeignKey(
+        Connection, models.CASCADE, related_name="push_operations", verbose_name=_("connection")
+    )
+    source_account = models.ForeignKey(
+        SourceAccount,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="push_operations",
+        verbose_name=_("source account"),
+    )
+    account_id = models.CharField(_("account id"), max_length=100)
+    status = models.CharField(
+        _("status"), max_length=8, choices=PushStatus.choices, default=PushStatus.PENDING
+    )
+    requested_on_utc = models.DateTimeField(_("requested"), default=timezone.now)
+    completed_on_utc = models.DateTimeField(_("completed"), null=True, blank=True)
+    validation = models.JSONField(_("validation"), default=empty_validation)
+    error_message = models.TextField(_("error message"), blank=True, default="")
+    transaction_count = models.PositiveIntegerField(_("transactions"), default=0)
+
+    class Meta:
+        verbose_name = _("push operation")
+        verbose_name_plural = _("push operations")
+        ordering = ["-requested_on_utc"]
+        indexes = [
+            models.Index(fields=["company", "-requested_on_utc"], name="pushop_company_requested")
+        ]
+        constraints = [_choices_check("status", PushStatus, "pushoperation_status_valid")]
+
+    def __str__(self) -> str:
+        return str(self.key)
+
+
+class DeliveryTrigger(models.TextChoices):
+    SCHEDULE = "schedule", _("daily schedule")
+    UPDATE = "update", _("Update in QBO")
+    ADMIN = "admin", _("operator")
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("pending")
+    DELIVERED = "delivered", _("delivered")
+    FAILED = "failed", _("failed, will retry")
+    REJECTED = "rejected", _("rejected by QBO")
+
+
+class DeliveryBatch(models.Model):
+    """Up to 1000 transactions sent to QBO in one request. Recorded before it is sent, so that
+    after a crash it is re-sent with the same `batch_id` and QBO drops the copy."""
+
+    batch_id = models.UUIDField(_("batch id"), unique=True, default=uuid.uuid4, editable=False)
+    feed = models.ForeignKey(
+        Feed, models.CASCADE, related_name="delivery_batches", verbose_name=_("feed")
+    )
+    trigger = models.CharField(_("trigger"), max_length=8, choices=DeliveryTrigger.choices)
+    status = models.CharField(
+        _("status"), max_length=9, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    transaction_count = models.PositiveIntegerField(_("transactions"), default=0)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    last_attempt = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    next_attempt = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    delivered = models.DateTimeField(_("delivered"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery batch")
+        verbose_name_plural = _("delivery batches")
+        ordering = ["-created"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt"], name="batch_status_next"),
+            models.Index(fields=["feed", "status"], name="batch_feed_status"),
+        ]
+        constraints = [
+            _choices_check("trigger", DeliveryTrigger, "deliverybatch_trigger_valid"),
+            _choices_check("status", DeliveryStatus, "deliverybatch_status_valid"),
+            # One batch in flight per feed keeps delivery in clearedOnDate order.
+            models.UniqueConstraint(
+                fields=["feed"],
+                condition=Q(status__in=["pending", "failed"]),
+                name="deliverybatch_one_open_per_feed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.batch_id)
+
+
+class TransactionType(models.TextChoices):
+    CREDIT = "Credit", _("Credit")
+    DEBIT = "Debit", _("Debit")
+    UNKNOWN = "Unknown", _("Unknown")
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", _("pending")
+    DELIVERED = "delivered", _("delivered")
+
+
+class BankTransaction(models.Model):
+    # Indexed by the composite unique constraint and indexes below, which all lead with it.
+    source_account = models.ForeignKey(
+        SourceAccount,
+        models.CASCADE,
+        related_name="transactions",
+        verbose_name=_("source account"),
+        db_index=False,
+    )
+    transaction_id = models.CharField(_("transaction id"), max_length=100)
+    date = models.DateField(_("date"), null=True, blank=True)
+    cleared_on_date = models.DateField(_("cleared on"))
+    amount = models.DecimalField(_("amount"), **MONEY)
+    description = models.CharField(_("description"), max_length=1000)
+    transaction_type = models.CharField(
+        _("transaction type"), max_length=7, choices=TransactionType.choices
+    )
+    balance = models.DecimalField(_("balance"), **MONEY, null=True, blank=True)
+    created = models.DateTimeField(_("written"), default=timezone.now)
+    push_operation = models.ForeignKey(
+        PushOperation,
+        models.RESTRICT,
+        related_name="transactions",
+        verbose_name=_("push operation"),
+    )
+    delivery_state = models.CharField(
+        _("delivery state"),
+        max_length=9,
+        choices=DeliveryState.choices,
+        default=DeliveryState.PENDING,
+    )
+    delivered = models.DateTimeField(_("delivered"), null=True, blank=True)
+    delivery_batch = models.ForeignKey(
+        DeliveryBatch,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="transactions",
+        verbose_name=_("delivery batch"),
+    )
+
+    class Meta:
+        verbose_name = _("bank transaction")
+        verbose_name_plural = _("bank transactions")
+        ordering = ["source_account", "cleared_on_date", "id"]
+        indexes = [
+            # History listing, newest clearedOnDate, and the window checks of a write.
+            models.Index(
+                fields=["source_account", "cleared_on_date", "id"], name="txn_account_cleared"
+            ),
+            # The daily push reads each feed's pending rows in clearedOnDate, then write, order.
+            models.Index(
+                fields=["source_account", "cleared_on_date", "id"],
+                condition=Q(delivery_state="pending"),
+                name="txn_pending",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_account", "transaction_id"],
+                name="banktransaction_id_unique_per_account",
+            ),
+            models.CheckConstraint(
+                condition=~Q(transaction_id=""), name="banktransaction_id_not_empty"
+            ),
+            models.CheckConstraint(condition=~Q(amount=0), name="banktransaction_amount_nonzero"),
+            _choices_check("transaction_type", TransactionType, "banktransaction_type_valid"),
+            _choices_check("delivery_state", DeliveryState, "banktransaction_state_valid"),
+            models.CheckConstraint(
+                condition=Q(delivery_state="pending", delivered__isnull=True)
+                | Q(delivery_state="delivered", delivered__isnull=False),
+                name="banktransaction_delivered_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.transaction_id

@@ -1,0 +1,81 @@
+"""The worker's recurring schedules, declared idempotently (`manage.py setup_schedules`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from django.conf import settings
+from django.utils import timezone
+from django_q.models import Schedule
+
+DAILY_PUSH = "linksite.daily_push"
+DAILY_MAINTENANCE = "linksite.daily_maintenance"
+
+
+def next_local_time(at: dt.time, now: dt.datetime | None = None) -> dt.datetime:
+    """The next moment the wall clock in TIME_ZONE shows `at`, as an aware datetime.
+
+    On a spring-forward day a time that does not exist is taken one hour later; on a fall-back
+    day an ambiguous time is its first occurrence (fold=0)."""
+    tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    now_local = (now or timezone.now()).astimezone(tz)
+    day = now_local.date()
+    while True:
+        candidate = dt.datetime.combine(day, at, tzinfo=tz)
+        # Round-tripping through UTC normalizes a non-existent local time.
+        candidate = candidate.astimezone(dt.UTC).astimezone(tz)
+        if candidate > now_local:
+            return candidate
+        day += dt.timedelta(days=1)
+
+
+def wanted() -> list[dict]:
+    return [
+        {
+            "name": DAILY_PUSH,
+            "func": "feeds.tasks.daily_push",
+            "at": settings.DAILY_PUSH_TIME,
+        },
+        {
+            "name": DAILY_MAINTENANCE,
+            "func": "feeds.tasks.daily_maintenance",
+            "at": settings.DAILY_MAINTENANCE_TIME,
+        },
+    ]
+
+
+def setup_schedules(now: dt.datetime | None = None) -> list[tuple[Schedule, str]]:
+    """Create or update each schedule; returns (schedule, what happened) pairs."""
+    tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    results = []
+    for spec in wanted():
+        matches = list(Schedule.objects.filter(name=spec["name"]).order_by("id"))
+        for extra in matches[1:]:
+            extra.delete()  # an earlier, careless setup left duplicates
+        schedule = matches[0] if matches else Schedule(name=spec["name"])
+        due = next_local_time(spec["at"], now)
+        keep_next_run = (
+            schedule.pk is not None
+            and schedule.next_run is not None
+            and schedule.next_run > (now or timezone.now())
+            and schedule.next_run.astimezone(tz).time().replace(second=0, microsecond=0)
+            == spec["at"]
+        )
+        changed = (
+            schedule.pk is None
+            or schedule.func != spec["func"]
+            or schedule.schedule_type != Schedule.DAILY
+            or schedule.repeats != -1
+            or not keep_next_run
+        )
+        schedule.func = spec["func"]
+        schedule.schedule_type = Schedule.DAILY
+        schedule.repeats = -1
+        if not keep_next_run:
+            schedule.next_run = due
+        action = "created" if schedule.pk is None else ("updated" if changed else "unchanged")
+        if changed:
+            schedule.save()
+        results.append((schedule, action))
+    return results

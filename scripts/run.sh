@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The local default run: web server and django-q2 worker on SQLite, demo data, an admin user.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+PORT=${PORT:-8000}
+export SITE_URL=${SITE_URL:-http://127.0.0.1:$PORT}
+
+if [ ! -f .env ]; then
+  umask 077
+  {
+    echo "# Written by 'make run' for the local default run. Delete it to start over."
+    echo "DEBUG=1"
+    echo "SECRET_KEY=$($PY -c 'import secrets; print(secrets.token_urlsafe(50))')"
+  } > .env
+  umask 022
+  echo "Wrote .env (DEBUG=1, a new SECRET_KEY) for the local default run."
+fi
+
+$PY manage.py migrate --noinput -v0
+$PY manage.py compilemessages -v0
+demo=$($PY manage.py loaddemo)
+$PY manage.py setup_schedules > /dev/null
+password=$($PY manage.py localadmin --username admin)
+
+cat <<BANNER
+
+  linksite is starting (web server and worker; Ctrl-C stops both).
+
+  Operator admin:   $SITE_URL/admin/
+    username:       admin
+    password:       $password   (a new one at every 'make run')
+
+  Demo data:
+$(echo "$demo" | sed 's/^/    /')
+
+  API key for the demo companies:  .venv/bin/python manage.py createapikey demo-key --client demo
+
+BANNER
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+$PY manage.py runserver "127.0.0.1:$PORT" &
+pids+=($!)
+$PY manage.py qcluster &
+pids+=($!)
+# Whichever stops first stops the other.
+wait -n
