@@ -27,5 +27,5 @@ lint: install
 # Re-extract the French catalog after changing strings (needs GNU gettext's xgettext; the
 # compile step, run by `make run` and `make test`, does not).
 messages: install
-	DEBUG=1 $(BIN)/python manage.py makemessages -l fr --no-location --no-obsolete \
+	DEBUG=1 $(BIN)/python manage.py makemessages -l fr --no-location --no-obsolete --no-wrap \
 		--ignore=.venv --ignore=var --ignore=tests

@@ -155,6 +155,9 @@ class OrganizationSettingsAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        return OrganizationSettings.get()
+
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         obj = OrganizationSettings.get()
         return HttpResponseRedirect(

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.audit import Actor, record
 from feeds.models import (
@@ -76,11 +77,18 @@ def transition(
     """Move `obj` to status `to` (also saving `updates`), or raise `IllegalTransition`."""
     model = type(obj)
     name = model._meta.model_name
-    current = obj.status
-    if to not in ALLOWED[model].get(current, set()):
+    current, to = str(obj.status), str(to)
+    allowed = sorted(str(s) for s in ALLOWED[model].get(current, set()))
+    if to not in allowed:
         raise IllegalTransition(
-            f"{model._meta.verbose_name} {obj.pk} cannot go from {current!r} to {to!r}; "
-            f"allowed from {current!r}: {sorted(ALLOWED[model].get(current, set())) or 'none'}."
+            _("%(object)s %(pk)s cannot go from '%(from)s' to '%(to)s'; allowed: %(allowed)s.")
+            % {
+                "object": model._meta.verbose_name,
+                "pk": obj.pk,
+                "from": current,
+                "to": to,
+                "allowed": ", ".join(allowed) or _("none"),
+            }
         )
     fields = {"status": to, **(updates or {})}
     if any(f.name == "modified" for f in model._meta.concrete_fields):
@@ -90,8 +98,8 @@ def transition(
         changed = model._default_manager.filter(pk=obj.pk, status=current).update(**fields)
         if changed != 1:
             raise IllegalTransition(
-                f"{model._meta.verbose_name} {obj.pk} is no longer {current!r}; "
-                "someone changed it meanwhile."
+                _("%(object)s %(pk)s is no longer '%(from)s'; someone changed it meanwhile.")
+                % {"object": model._meta.verbose_name, "pk": obj.pk, "from": current}
             )
         for field, value in fields.items():
             setattr(obj, field, value)

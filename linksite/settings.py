@@ -7,6 +7,7 @@ variable.
 """
 
 import datetime as dt
+import os
 import zoneinfo
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,8 +20,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
-if (BASE_DIR / ".env").is_file():
-    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# ENV_FILE names another file to read, or none at all when empty.
+ENV_FILE = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 

@@ -1,0 +1,294 @@
+"""The operator admin: every page loads, logos are validated, keys are shown once, actions go
+through the lifecycle."""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+
+import pytest
+from django.contrib import admin
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+from django.contrib.auth.models import Group
+from django_q.models import Schedule, Task
+from django_q.tasks import async_task
+
+from accounts.models import ApiClient, ApiKey, AuditEvent, OrganizationSettings
+from feeds.models import CredentialSet, DeliveryBatch, LinkSession
+from tests.makers import (
+    image_bytes,
+    make_batch,
+    make_credentials,
+    make_feed,
+    make_transaction,
+)
+
+
+@pytest.fixture
+def everything(alice, operator):
+    """One row of every model the admin shows."""
+    OrganizationSettings.get()
+    ApiKey.issue(alice.company.client, "alice-key")
+    feed = make_feed(alice.checking)
+    batch = make_batch(feed, status="failed", last_error="503 Service Unavailable")
+    make_transaction(alice.checking, "t-1", delivery_batch=batch)
+    cred = make_credentials(alice.connection)
+    cred.source_accounts.add(alice.checking)
+    LinkSession.objects.create(
+        credential_set=cred, connection=alice.connection, expires=timezone.now()
+    )
+    AuditEvent.objects.create(actor_type="system", action="test.event")
+    Schedule.objects.create(name="x", func="feeds.tasks.daily_maintenance", schedule_type="D")
+    Group.objects.create(name="support")
+    now = timezone.now()
+    for success in (True, False):
+        Task.objects.create(
+            id=uuid.uuid4().hex,
+            name=f"task-{success}",
+            func="feeds.tasks.daily_maintenance",
+            started=now,
+            stopped=now,
+            success=success,
+        )
+    async_task("feeds.tasks.daily_maintenance")  # a queued task in the ORM broker
+    return alice
+
+
+def admin_urls():
+    for model, model_admin in admin.site._registry.items():
+        yield model, model_admin
+
+
+@pytest.mark.parametrize("model", [m for m, _ in admin_urls()], ids=lambda m: m._meta.label_lower)
+def test_every_changelist_and_change_form_loads_for_an_operator(operator_client, everything, model):
+    opts = model._meta
+    changelist = operator_client.get(
+        reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"), follow=True
+    )
+    assert changelist.status_code == 200
+    obj = model._default_manager.first()
+    assert obj is not None, f"no {opts.label} to open"
+    change = operator_client.get(
+        reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    )
+    assert change.status_code == 200
+    model_admin = admin.site._registry[model]
+    if model_admin.has_add_permission(change.wsgi_request):
+        add = operator_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_add"))
+        assert add.status_code == 200
+
+
+def test_the_admin_needs_a_staff_login(client, db):
+    response = client.get(reverse("admin:feeds_connection_changelist"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_admin_speaks_french(operator_client):
+    operator_client.post(reverse("set_language"), {"language": "fr-ca", "next": "/admin/"})
+    page = operator_client.get("/admin/").content.decode()
+    assert 'lang="fr-ca"' in page
+    assert "Flux bancaires" in page and "Comptes sources" in page
+    assert "English</button>" in page
+
+
+ORG_URL = "/admin/accounts/organizationsettings/1/change/"
+
+
+def org_form(**overrides):
+    data = {
+        "institution_name": "Maple Bank",
+        "integration_enabled": "on",
+        "callout_title_en": "Keep them private",
+        "callout_body_en": "We never ask for them.",
+        "callout_title_fr": "",
+        "callout_body_fr": "",
+        "support_contact": "support@maplebank.example",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_organization_settings_is_a_single_page(operator_client):
+    response = operator_client.get("/admin/accounts/organizationsettings/")
+    assert response.status_code == 302 and response["Location"] == ORG_URL
+    page = operator_client.get(ORG_URL).content.decode()
+    assert "admin-charcount.js" in page
+    assert 'maxlength="50"' in page and 'maxlength="150"' in page
+    assert "02:00" in page and "America/Toronto" in page
+    assert OrganizationSettings.objects.count() == 1
+
+
+@pytest.mark.parametrize("kind", ["PNG", "JPEG", "GIF", "WEBP"])
+def test_an_operator_can_upload_a_logo(operator_client, kind):
+    upload = SimpleUploadedFile(f"logo.{kind.lower()}", image_bytes(kind), content_type="image/x")
+    response = operator_client.post(ORG_URL, {**org_form(), "logo_file": upload})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    org = OrganizationSettings.get()
+    assert org.logo_content_type == f"image/{kind.lower()}"
+    served = operator_client.get("/branding/logo")
+    assert served["Content-Type"] == org.logo_content_type
+    assert b"".join(served.streaming_content if served.streaming else [served.content]) == bytes(
+        org.logo
+    )
+    event = AuditEvent.objects.get(action="organization.updated")
+    assert "logo_file" in event.data["fields"] and event.actor_label == "operator"
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("logo.svg", SVG),
+        ("logo.png", b"just some text renamed to look like a PNG"),
+        ("logo.png", image_bytes("PNG")[:40]),  # truncated
+        ("logo.bmp", image_bytes("BMP")),
+        ("logo.png", image_bytes("PNG", (4500, 10))),
+    ],
+    ids=["svg", "renamed-text", "truncated-png", "bmp", "too-wide"],
+)
+def test_a_logo_that_is_not_a_real_png_jpeg_gif_or_webp_is_refused(operator_client, name, content):
+    upload = SimpleUploadedFile(name, content, content_type="image/png")
+    response = operator_client.post(ORG_URL, {**org_form(), "logo_file": upload})
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["logo_file"]
+    assert any("PNG, JPEG, GIF or WebP" in e or "4000" in e for e in errors), errors
+    assert OrganizationSettings.get().logo_content_type == ""
+
+
+def test_a_logo_over_2_mb_is_refused(operator_client):
+    upload = SimpleUploadedFile(
+        "big.png", b"\x89PNG" + b"0" * (2 * 1024 * 1024), content_type="image/png"
+    )
+    response = operator_client.post(ORG_URL, {**org_form(), "logo_file": upload})
+    assert response.status_code == 200
+    assert "the limit is 2 MB" in str(response.context["adminform"].form.errors["logo_file"])
+
+
+def test_the_logo_error_is_in_french_for_a_french_operator(operator_client):
+    operator_client.post(reverse("set_language"), {"language": "fr-ca", "next": "/admin/"})
+    upload = SimpleUploadedFile("logo.svg", SVG, content_type="image/svg+xml")
+    response = operator_client.post(ORG_URL, {**org_form(), "logo_file": upload})
+    message = str(response.context["adminform"].form.errors["logo_file"])
+    assert "SVG" in message and "accepté" in message
+
+
+def test_callouts_longer_than_50_and_150_characters_are_refused(operator_client):
+    response = operator_client.post(
+        ORG_URL, org_form(callout_title_fr="T" * 51, callout_body_fr="B" * 151)
+    )
+    errors = response.context["adminform"].form.errors
+    assert set(errors) == {"callout_title_fr", "callout_body_fr"}
+    assert OrganizationSettings.get().callout_title_fr == ""
+
+
+def test_a_callout_is_saved_as_plain_text(operator_client):
+    operator_client.post(ORG_URL, org_form(callout_title_en="<script>alert(1)</script>"))
+    assert OrganizationSettings.get().callout_title_en == "<script>alert(1)</script>"
+    page = operator_client.get(ORG_URL).content.decode()
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_the_french_callout_falls_back_to_english(db):
+    org = OrganizationSettings.get()
+    assert org.callout("fr-ca") is None
+    org.callout_title_en, org.callout_body_en = "Title", "Body"
+    assert org.callout("fr-ca") == ("Title", "Body")
+    org.callout_title_fr = "Titre"
+    assert org.callout("fr-ca") == ("Titre", "") and org.callout("en-ca") == ("Title", "Body")
+
+
+def test_a_new_api_key_is_shown_exactly_once(operator_client):
+    client_row = ApiClient.objects.create(name="backend")
+    response = operator_client.post(
+        "/admin/accounts/apikey/add/", {"client": client_row.pk, "name": "prod"}
+    )
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    page = response.content.decode()
+    secret = re.search(r'value="(lsk_[A-Za-z0-9_-]+)"', page).group(1)
+    key = ApiKey.authenticate(secret)
+    assert key is not None and key.name == "prod"
+    for url in (
+        "/admin/accounts/apikey/",
+        f"/admin/accounts/apikey/{key.pk}/change/",
+        "/admin/accounts/apiclient/",
+    ):
+        assert secret not in operator_client.get(url).content.decode()
+    assert AuditEvent.objects.filter(action="api_key.created", object_id=str(key.pk)).exists()
+
+
+def test_an_operator_can_revoke_api_keys(operator_client, alice):
+    key, secret = ApiKey.issue(alice.company.client, "old")
+    operator_client.post(
+        "/admin/accounts/apikey/", {"action": "revoke", "_selected_action": [key.pk]}
+    )
+    assert ApiKey.authenticate(secret) is None
+    assert AuditEvent.objects.filter(action="api_key.revoked").count() == 1
+
+
+def test_credential_sets_never_show_a_secret(operator_client, alice):
+    cred = make_credentials(alice.connection, password_hash="pbkdf2_sha256$1000000$salt$SECRETHASH")
+    for url in ("/admin/feeds/credentialset/", f"/admin/feeds/credentialset/{cred.pk}/change/"):
+        page = operator_client.get(url).content.decode()
+        assert "SECRETHASH" not in page and "pbkdf2" not in page
+        assert cred.username in page
+
+
+def test_an_operator_can_revoke_credential_sets(operator_client, alice):
+    cred = make_credentials(alice.connection)
+    operator_client.post(
+        "/admin/feeds/credentialset/", {"action": "revoke", "_selected_action": [cred.pk]}
+    )
+    cred.refresh_from_db()
+    assert cred.state == "revoked"
+    assert (
+        AuditEvent.objects.filter(action="credentials.revoked", actor_type="operator").count() == 1
+    )
+
+
+def test_retrying_a_failed_batch_goes_through_the_lifecycle(operator_client, alice):
+    feed = make_feed(alice.checking)
+    failed = make_batch(feed, status="failed")
+    response = operator_client.post(
+        "/admin/feeds/deliverybatch/",
+        {"action": "retry", "_selected_action": [failed.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    failed.refresh_from_db()
+    assert failed.status == "pending" and failed.next_attempt is not None
+    event = AuditEvent.objects.get(action="deliverybatch.status")
+    assert event.data == {"from": "failed", "to": "pending", "reason": "admin action"}
+
+
+def test_unlinking_a_pending_connection_is_refused_with_a_reason(operator_client, alice):
+    response = operator_client.post(
+        "/admin/feeds/connection/",
+        {"action": "unlink", "_selected_action": [alice.connection.pk]},
+        follow=True,
+    )
+    alice.connection.refresh_from_db()
+    assert alice.connection.status == "PendingAuth"
+    assert "cannot go from 'PendingAuth' to 'Unlinked'" in html.unescape(response.content.decode())
+
+
+def test_transactions_push_operations_and_audit_events_are_read_only(operator_client, alice):
+    make_transaction(alice.checking, "t-ro")
+    for model in (
+        "feeds/banktransaction",
+        "feeds/pushoperation",
+        "accounts/auditevent",
+        "feeds/deliverybatch",
+    ):
+        assert operator_client.get(f"/admin/{model}/add/").status_code == 403
+    txn = alice.checking.transactions.get()
+    page = operator_client.get(f"/admin/feeds/banktransaction/{txn.pk}/change/").content.decode()
+    assert 'name="description"' not in page and "Coffee beans" in page
+    assert operator_client.post(f"/admin/feeds/banktransaction/{txn.pk}/delete/").status_code == 403
+    assert DeliveryBatch.objects.count() == 0 and CredentialSet.objects.count() == 0
