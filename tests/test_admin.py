@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
-from django.contrib.auth.models import Group
 from django_q.models import Schedule, Task
 from django_q.tasks import async_task
 
@@ -58,8 +58,7 @@ def everything(alice, operator):
 
 
 def admin_urls():
-    for model, model_admin in admin.site._registry.items():
-        yield model, model_admin
+    yield from admin.site._registry.items()
 
 
 @pytest.mark.parametrize("model", [m for m, _ in admin_urls()], ids=lambda m: m._meta.label_lower)

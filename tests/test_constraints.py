@@ -100,11 +100,11 @@ BAD_VALUES = [
     (SourceAccount, "account_type", "brokerage"),
     (SourceAccount, "currency", "EUR"),
     (Feed, "target_account_type", "Equity"),
-    (CredentialSet, "origin", "email"),
+    (CredentialSet, "origin", "mail"),
     (PushOperation, "status", "Done"),
     (DeliveryBatch, "status", "sent"),
     (DeliveryBatch, "trigger", "cron"),
-    (BankTransaction, "transaction_type", "Transfer"),
+    (BankTransaction, "transaction_type", "Refund"),
     (BankTransaction, "delivery_state", "queued"),
     (AuditEvent, "actor_type", "robot"),
 ]

@@ -67,7 +67,10 @@ def test_it_names_a_bad_setting_at_start(name, value, message):
 
 
 def test_it_uses_redis_as_broker_when_redis_url_is_set():
-    code = "from django.conf import settings as s; print(s.Q_CLUSTER.get('redis'), s.Q_CLUSTER.get('orm'))"
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.Q_CLUSTER.get('redis'), s.Q_CLUSTER.get('orm'))"
+    )
     result = manage(
         "shell",
         "--no-imports",
