@@ -38,6 +38,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """Related rows listed on a parent's page, each linking to its own page."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return list(self.fields)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class OrganizationSettingsForm(forms.ModelForm):
     logo_file = forms.FileField(
         label=_("Upload a new logo"),
@@ -175,16 +189,9 @@ class OrganizationSettingsAdmin(admin.ModelAdmin):
             record(Actor.operator(request.user), "organization.updated", obj, fields=changed)
 
 
-class ApiKeyInline(admin.TabularInline):
+class ApiKeyInline(ReadOnlyInline):
     model = ApiKey
     fields = ["name", "prefix", "created", "last_used", "revoked"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(ApiClient)

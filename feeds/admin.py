@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.admin import ReadOnlyAdmin
+from accounts.admin import ReadOnlyAdmin, ReadOnlyInline
 from accounts.audit import Actor, record
 from feeds import lifecycle
 from feeds.models import (
@@ -54,16 +54,9 @@ def _apply(
         model_admin.message_user(request, reason, messages.WARNING)
 
 
-class SourceAccountInline(admin.TabularInline):
+class SourceAccountInline(ReadOnlyInline):
     model = SourceAccount
     fields = ["account_id", "account_name", "account_type", "currency", "balance", "status"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Connection)
@@ -95,16 +88,9 @@ class ConnectionAdmin(admin.ModelAdmin):
         _apply(self, request, queryset, ConnectionStatus.DEAUTHORIZED)
 
 
-class FeedInline(admin.TabularInline):
+class FeedInline(ReadOnlyInline):
     model = Feed
     fields = ["id", "target_account_name", "feed_start_date", "created", "disabled_on_utc", "ended"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(SourceAccount)

@@ -77,3 +77,15 @@ def test_every_translatable_string_in_the_source_is_in_the_catalog():
     in_source = source_msgids()
     assert len(in_source) > 100
     assert sorted(in_source - in_catalog) == [], "run `make messages` and translate the new strings"
+
+
+def test_french_times_read_13_h_40():
+    import datetime as dt
+
+    from django.utils.formats import date_format
+
+    moment = dt.datetime(2024, 1, 31, 13, 40)
+    with translation.override("fr-ca"):
+        assert date_format(moment, "DATETIME_FORMAT") == "31 janvier 2024, 13\u00a0h\u00a040"
+        assert date_format(moment, "TIME_FORMAT") == "13\u00a0h\u00a040"
+        assert date_format(moment, "SHORT_DATE_FORMAT") == "2024-01-31"
