@@ -126,6 +126,7 @@ class SourceAccountAdmin(admin.ModelAdmin):
         "modified",
     ]
     inlines = [FeedInline]
+    autocomplete_fields = ["connection"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -17,6 +17,7 @@ from feeds.models import (
     ConnectionStatus,
     DeliveryBatch,
     DeliveryStatus,
+    Feed,
     PushOperation,
     PushStatus,
     SourceAccount,
@@ -95,7 +96,19 @@ def transition(
         fields["modified"] = timezone.now()
     with transaction.atomic():
         # Optimistic: applies only if the status is still the one we checked.
-        changed = model._default_manager.filter(pk=obj.pk, status=current).update(**fields)
+        try:
+            with transaction.atomic():
+                changed = model._default_manager.filter(pk=obj.pk, status=current).update(**fields)
+        except IntegrityError:
+            raise IllegalTransition(
+                _("%(object)s %(pk)s cannot go to '%(to)s' now: it would break a rule (%(rule)s).")
+                % {
+                    "object": model._meta.verbose_name,
+                    "pk": obj.pk,
+                    "to": to,
+                    "rule": _("one open delivery batch per feed"),
+                }
+            ) from None
         if changed != 1:
             raise IllegalTransition(
                 _("%(object)s %(pk)s is no longer '%(from)s'; someone changed it meanwhile.")
@@ -103,6 +116,11 @@ def transition(
             )
         for field, value in fields.items():
             setattr(obj, field, value)
+        if model is Connection and to in (C.UNLINKED, C.DEAUTHORIZED):
+            # Nothing more is delivered for an unlinked connection until it is linked again.
+            data["feeds_ended"] = Feed.objects.filter(
+                source_account__connection=obj, disabled_on_utc__isnull=True, ended__isnull=True
+            ).update(ended=timezone.now())
         details = {"from": current, "to": to, **data}
         if reason:
             details["reason"] = reason

@@ -77,7 +77,11 @@ def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
         LinkSession.objects.filter(expires__lt=now).delete()[1].get(LinkSession._meta.label, 0)
     )
     summary["credential_sets_purged"] = (
-        CredentialSet.objects.filter(expires__lt=now).delete()[1].get(CredentialSet._meta.label, 0)
+        # A set used near its expiry keeps its QBO link session alive for 30 minutes more.
+        CredentialSet.objects.filter(expires__lt=now)
+        .exclude(link_session__expires__gte=now)
+        .delete()[1]
+        .get(CredentialSet._meta.label, 0)
     )
     if summary["link_sessions_purged"] or summary["credential_sets_purged"]:
         record(

@@ -114,7 +114,7 @@ class SourceAccount(models.Model):
     class Meta:
         verbose_name = _("source account")
         verbose_name_plural = _("source accounts")
-        ordering = ["connection", "created", "id"]
+        ordering = ["connection_id", "created", "id"]
         indexes = [models.Index(fields=["connection", "status"], name="sourceaccount_conn_status")]
         constraints = [
             models.UniqueConstraint(
@@ -435,7 +435,7 @@ class BankTransaction(models.Model):
     class Meta:
         verbose_name = _("bank transaction")
         verbose_name_plural = _("bank transactions")
-        ordering = ["source_account", "cleared_on_date", "id"]
+        ordering = ["source_account_id", "cleared_on_date", "id"]
         indexes = [
             # History listing, newest clearedOnDate, and the window checks of a write.
             models.Index(

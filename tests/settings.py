@@ -2,6 +2,7 @@
 
 import os
 
+os.environ.setdefault("ENV_FILE", "")  # a developer's .env must not leak into tests
 os.environ.setdefault("DATABASE_URL", "sqlite:///var/test.sqlite3")
 os.environ["DEBUG"] = "0"
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)

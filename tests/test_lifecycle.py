@@ -89,7 +89,9 @@ def test_an_allowed_transition_changes_the_status_and_writes_an_audit_event(alic
     assert event.object_id == str(obj.pk)
     assert event.actor_type == "qbo"
     assert event.company_id == alice.company.id
-    assert event.data == {"from": frm, "to": to, "reason": "because"}
+    details = {k: v for k, v in event.data.items() if k != "feeds_ended"}
+    assert details == {"from": frm, "to": to, "reason": "because"}
+    assert ("feeds_ended" in event.data) == (to in ("Unlinked", "Deauthorized"))
 
 
 @pytest.mark.parametrize(
@@ -123,3 +125,26 @@ def test_a_transition_saves_its_extra_updates_with_the_status(alice):
     lifecycle.transition(push, "Success", actor=Actor.worker(), updates={"completed_on_utc": done})
     push.refresh_from_db()
     assert (push.status, push.completed_on_utc) == ("Success", done)
+
+
+def test_retrying_a_batch_while_another_is_open_is_refused_not_crashed(alice):
+    feed = make_feed(alice.checking)
+    make_batch(feed, status="pending")
+    rejected = make_batch(feed, status="rejected")
+    with pytest.raises(lifecycle.IllegalTransition, match="one open delivery batch per feed"):
+        lifecycle.transition(rejected, "pending", actor=Actor.worker())
+    rejected.refresh_from_db()
+    assert rejected.status == "rejected"
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.parametrize("to", ["Unlinked", "Deauthorized"])
+def test_unlinking_a_connection_ends_its_active_feeds(alice, to):
+    from feeds.models import Feed
+
+    Connection.objects.filter(pk=alice.connection.pk).update(status="Linked")
+    alice.connection.refresh_from_db()
+    feed = make_feed(alice.checking)
+    lifecycle.transition(alice.connection, to, actor=Actor.worker())
+    assert Feed.objects.get(pk=feed.pk).ended is not None
+    assert AuditEvent.objects.get().data["feeds_ended"] == 1

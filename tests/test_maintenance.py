@@ -108,3 +108,16 @@ def test_expired_credentials_and_link_sessions_are_purged(linked):
     # The feed the expired set created lives on.
     assert Feed.objects.get(pk=feed.pk).credential_set is None
     assert AuditEvent.objects.filter(action="maintenance.purged").count() == 1
+
+
+def test_a_set_used_just_before_expiry_keeps_its_live_link_session(linked):
+    now = timezone.now()
+    used = make_credentials(
+        linked.connection, "CCCC-CCCC-CCCC", expires=now - dt.timedelta(minutes=5), used=now
+    )
+    LinkSession.objects.create(
+        credential_set=used, connection=linked.connection, expires=now + dt.timedelta(minutes=25)
+    )
+    run_daily_maintenance()
+    assert CredentialSet.objects.filter(pk=used.pk).exists()
+    assert LinkSession.objects.count() == 1
