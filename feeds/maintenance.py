@@ -9,7 +9,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from accounts.audit import Actor, record
-from feeds import lifecycle
+from feeds import idempotency, lifecycle
 from feeds.models import (
     Connection,
     ConnectionStatus,
@@ -83,11 +83,13 @@ def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
         .delete()[1]
         .get(CredentialSet._meta.label, 0)
     )
-    if summary["link_sessions_purged"] or summary["credential_sets_purged"]:
+    summary["idempotency_keys_purged"] = idempotency.purge(now)
+    if any(summary[k] for k in summary if k.endswith("_purged")):
         record(
             actor,
             "maintenance.purged",
             link_sessions=summary["link_sessions_purged"],
             credential_sets=summary["credential_sets_purged"],
+            idempotency_keys=summary["idempotency_keys_purged"],
         )
     return summary

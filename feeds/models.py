@@ -468,3 +468,41 @@ class BankTransaction(models.Model):
 
     def __str__(self) -> str:
         return self.transaction_id
+
+
+class IdempotencyKey(models.Model):
+    """An `Idempotency-Key` sent with a transaction write (`product.md` §8). The row is taken
+    before the write and completed in the same database transaction as the write, so a retried
+    request either replays the first push operation or waits for it, never writes twice."""
+
+    client = models.ForeignKey(
+        "accounts.ApiClient",
+        models.CASCADE,
+        related_name="idempotency_keys",
+        verbose_name=_("API client"),
+    )
+    key = models.CharField(_("key"), max_length=128)
+    request_hash = models.CharField(_("request fingerprint"), max_length=64)
+    created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    # While the first request runs, a retry gets 409; a lease that runs out (a crashed process)
+    # lets the next retry take the key over.
+    lease_expires = models.DateTimeField(_("lease expires"), null=True, blank=True)
+    completed = models.DateTimeField(_("completed"), null=True, blank=True)
+    push_operation = models.ForeignKey(
+        PushOperation,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("push operation"),
+    )
+
+    class Meta:
+        verbose_name = _("idempotency key")
+        verbose_name_plural = _("idempotency keys")
+        constraints = [
+            models.UniqueConstraint(fields=["client", "key"], name="idempotencykey_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key

@@ -5,7 +5,8 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 # Scripts and styles come only from our own static files: no inline script anywhere. The Django
-# admin still uses a few inline `style` attributes, so only its pages allow inline styles.
+# admin and the API docs page (Swagger UI) still use inline `style` attributes, so only their
+# pages allow inline styles.
 _BASE = (
     "default-src 'self'; script-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -22,6 +23,6 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if "Content-Security-Policy" not in response:
-            admin = request.path.startswith("/admin/")
+            admin = request.path.startswith(("/admin/", "/api/v1/docs"))
             response["Content-Security-Policy"] = CSP_ADMIN if admin else CSP
         return response

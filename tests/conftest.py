@@ -3,11 +3,13 @@ that must never see alice's data."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
 
+from accounts.models import ApiClient, ApiKey, OrganizationSettings
 from tests.makers import make_account, make_company, make_connection
 
 
@@ -39,3 +41,58 @@ def bob(db):
     connection = make_connection(company)
     chequing = make_account(connection, "bob-chq", account_name="Bob Chèques", currency="CAD")
     return SimpleNamespace(company=company, connection=connection, chequing=chequing)
+
+
+class Api:
+    """The JSON API as a client backend calls it: a key, JSON bodies, parsed answers."""
+
+    def __init__(self, client, key: str | None) -> None:
+        self.client = client
+        self.key = key
+
+    def headers(self, extra: dict | None = None) -> dict:
+        headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
+        return {**headers, **(extra or {})}
+
+    def get(self, path: str, params: dict | None = None, **headers):
+        return self.client.get("/api/v1" + path, params or {}, headers=self.headers(headers))
+
+    def send(self, method: str, path: str, body=None, raw: bytes | None = None, **headers):
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body))
+        return getattr(self.client, method)(
+            "/api/v1" + path,
+            data=data,
+            content_type=headers.pop("content_type", "application/json"),
+            headers=self.headers(headers),
+        )
+
+    def post(self, path: str, body=None, **headers):
+        return self.send("post", path, body, **headers)
+
+    def patch(self, path: str, body=None, **headers):
+        return self.send("patch", path, body, **headers)
+
+    def delete(self, path: str, **headers):
+        return self.client.delete("/api/v1" + path, headers=self.headers(headers))
+
+
+def issue_key(client_name: str) -> str:
+    api_client, _ = ApiClient.objects.get_or_create(name=client_name)
+    return ApiKey.issue(api_client, "test")[1]
+
+
+@pytest.fixture
+def enabled(db):
+    OrganizationSettings.objects.update_or_create(
+        pk=1, defaults={"integration_enabled": True, "institution_name": "Maple Bank"}
+    )
+
+
+@pytest.fixture
+def alice_api(client, alice, enabled):
+    return Api(client, issue_key("alice"))
+
+
+@pytest.fixture
+def bob_api(client, bob, enabled):
+    return Api(client, issue_key("bob"))

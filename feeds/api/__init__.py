@@ -1,0 +1,154 @@
+"""The client API under `/api/v1` (`product.md` §9), built with django-ninja: the OpenAPI
+document at `/api/v1/openapi.json` and the docs page at `/api/v1/docs` are generated from the
+typed schemas in `schemas.py`, so they cannot drift from the code."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Swagger
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
+
+from feeds.api import errors
+from feeds.api.auth import BasicKey, BearerKey
+from feeds.api.validation import problems_from_pydantic
+
+logger = logging.getLogger("linksite.api")
+
+DESCRIPTION = """
+The JSON API a fintech's backend uses to feed its SMB customers' bank accounts into QuickBooks
+Online: companies, a data connection per company (its `linkUrl` is where the SMB user chooses
+accounts and gets one-time credentials for QBO), source accounts, credentials, and bank
+transactions, which a worker delivers to QBO every day and when the SMB user presses Update.
+
+**Authentication**: `Authorization: Bearer <API key>` (or `Basic <base64 of the key>`). Keys are
+created in the admin and shown once. A missing or wrong key gets 401.
+
+**Errors** all have the same shape: `{statusCode, error, correlationId, validation: {errors,
+warnings}}`; each validation item is `{itemId, message, validatorName}`. Unknown ids and other
+clients' ids get 404. Bodies are JSON (`Content-Type: application/json`, else 415), at most 4 MiB
+(else 413).
+
+**Availability**: only companies in the US and Canada; while the operator has not switched the
+integration on, creating connections and credentials and writing transactions get 403.
+
+**Dates** are calendar dates (`YYYY-MM-DD`); "today" is the deployment's local date. Timestamps are
+UTC. **Money** is a decimal with at most 2 places, sent and received as a JSON number (a numeric
+string is accepted too).
+
+**Lists** are paged with `page` (from 1) and `pageSize` (1 to 5000, default 100), except the
+source accounts of a connection, which come as one array.
+"""
+
+
+class ExactJsonParser(Parser):
+    """Decimals in bodies stay exact (no float on the way)."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        import json
+        from decimal import Decimal
+
+        def reject(name: str) -> Any:
+            raise ValueError(f"{name} is not a number JSON allows")
+
+        return json.loads(request.body, parse_float=Decimal, parse_constant=reject)
+
+
+class LinksiteApi(NinjaAPI):
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        from feeds.api.schemas import CreateBankTransactions
+
+        schema = super().get_openapi_schema(*args, **kwargs)
+        # The write endpoint validates its body itself (to report every problem as its own item),
+        # so its body model is published here.
+        extra = CreateBankTransactions.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(extra.pop("$defs", {}))
+        components["CreateBankTransactions"] = extra
+        return schema
+
+
+api = LinksiteApi(
+    title="linksite API",
+    version="1",
+    description=DESCRIPTION,
+    urls_namespace="api",
+    auth=[BearerKey(), BasicKey()],
+    parser=ExactJsonParser(),
+    docs=Swagger(settings={"validatorUrl": None, "defaultModelsExpandDepth": 0}),
+)
+
+
+@api.exception_handler(errors.ApiError)
+def _api_error(request: HttpRequest, exc: errors.ApiError) -> HttpResponse:
+    return errors.from_api_error(request, exc)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return errors.response(
+        request,
+        401,
+        "Missing or invalid API key. Send it as 'Authorization: Bearer <key>'.",
+        headers={"WWW-Authenticate": 'Bearer realm="linksite", charset="UTF-8"'},
+    )
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    problems = []
+    for error in exc.errors:
+        loc = list(error.get("loc", ()))
+        where = loc.pop(0) if loc else "body"
+        if where == "path":
+            return errors.response(
+                request, 404, f"Nothing at {request.path}: {loc[-1]} is not valid."
+            )
+        if where == "body" and loc:
+            loc.pop(0)  # the view's parameter name
+        elif where == "query" and len(loc) > 1:
+            loc.pop(0)
+        error = {**error, "loc": loc}
+        problems.extend(problems_from_pydantic([error]))
+    message = (
+        problems[0].message
+        if len(problems) == 1
+        else f"{len(problems)} problems found in the request."
+    )
+    return errors.response(request, 400, message, problems)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400 and "parse" in str(exc):
+        return errors.response(request, 400, errors.describe_json_error(exc.__cause__))
+    return errors.response(request, exc.status_code, str(exc))
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return errors.response(request, 404, "Not found.")
+
+
+@api.exception_handler(Exception)
+def _crash(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception(
+        "API error %s on %s %s", errors.correlation_id(request), request.method, request.path
+    )
+    return errors.response(
+        request,
+        500,
+        "Something went wrong on our side. Quote the correlationId to support if it happens again.",
+    )
+
+
+from feeds.api import accounts, companies, push  # noqa: E402
+
+api.add_router("", companies.router)
+api.add_router("", accounts.router)
+api.add_router("", push.router)

@@ -1,0 +1,234 @@
+"""Helpers every API view uses: the caller's companies only, availability rules, paging, JSON
+bodies, and the JSON form of each object."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts.audit import Actor
+from accounts.models import ApiKey, Company, Country, OrganizationSettings
+from feeds import links
+from feeds.api.errors import ApiError, describe_json_error, field_error
+from feeds.models import BankTransaction, Connection, PushOperation, PushStatus, SourceAccount
+
+MAX_PAGE_SIZE = 5000
+DEFAULT_PAGE_SIZE = 100
+CONTACT_ACCOUNT_MANAGER = (
+    "The QuickBooks Online integration is not enabled for this deployment. Contact your account "
+    "manager to have it switched on."
+)
+
+
+def api_key(request: HttpRequest) -> ApiKey:
+    return request.auth  # type: ignore[attr-defined, return-value]
+
+
+def actor(request: HttpRequest) -> Actor:
+    return Actor.api_key(api_key(request))
+
+
+def company_or_404(request: HttpRequest, company_id: uuid.UUID) -> Company:
+    company = Company.objects.filter(pk=company_id, client_id=api_key(request).client_id).first()
+    if company is None:
+        raise ApiError(404, f"Company {company_id} not found.")
+    return company
+
+
+def connection_or_404(
+    request: HttpRequest, company_id: uuid.UUID, connection_id: uuid.UUID
+) -> Connection:
+    connection = (
+        Connection.objects.select_related("company")
+        .filter(
+            pk=connection_id,
+            company_id=company_id,
+            company__client_id=api_key(request).client_id,
+        )
+        .first()
+    )
+    if connection is None:
+        # One message whether the company or the connection is unknown or someone else's.
+        company_or_404(request, company_id)
+        raise ApiError(404, f"Connection {connection_id} not found in company {company_id}.")
+    return connection
+
+
+def account_or_404(connection: Connection, account_id: str) -> SourceAccount:
+    account = (
+        SourceAccount.objects.filter(connection=connection, account_id=account_id)
+        .prefetch_related("feeds")
+        .first()
+    )
+    if account is None:
+        raise ApiError(404, f"Source account {account_id!r} not found on this connection.")
+    return account
+
+
+def require_supported(company: Company) -> None:
+    if company.country not in Country.values:
+        raise field_error(
+            400,
+            "country",
+            "supportedCountry",
+            f"Company country {company.country!r} is not supported: only companies in the US "
+            "or Canada (country US or CA) can use QuickBooks Online bank feeds.",
+        )
+
+
+def require_enabled() -> None:
+    if not OrganizationSettings.objects.filter(pk=1, integration_enabled=True).exists():
+        raise ApiError(403, CONTACT_ACCOUNT_MANAGER)
+
+
+def require_not_deauthorized(connection: Connection) -> None:
+    if connection.status == "Deauthorized":
+        raise ApiError(
+            409,
+            f"Connection {connection.pk} was deleted (Deauthorized); create a new connection.",
+        )
+
+
+def json_object(request: HttpRequest) -> dict[str, Any]:
+    """The request body as a JSON object (decimals kept exact), or a 400 saying what is wrong."""
+    value = json_value(request)
+    if not isinstance(value, dict):
+        raise field_error(
+            400,
+            "body",
+            "jsonObject",
+            f"The body must be a JSON object, not {_json_type(value)}.",
+        )
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+def json_value(request: HttpRequest) -> Any:
+    if not request.body:
+        raise field_error(400, "body", "jsonObject", "The body is empty; send a JSON object.")
+    try:
+        value = json.loads(request.body, parse_float=Decimal, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise field_error(400, "body", "json", describe_json_error(exc)) from None
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def page(query: QuerySet, number: int, size: int, render: Any) -> dict[str, Any]:
+    total = query.count()
+    offset = (number - 1) * size
+    rows = list(query[offset : offset + size]) if offset < total else []
+    return {
+        "results": [render(row) for row in rows],
+        "pageNumber": number,
+        "pageSize": size,
+        "totalResults": total,
+    }
+
+
+# JSON forms -----------------------------------------------------------------------------------
+
+
+def company_json(company: Company) -> dict[str, Any]:
+    return {
+        "id": company.pk,
+        "name": company.name,
+        "country": company.country,
+        "description": company.description,
+        "created": company.created,
+    }
+
+
+def connection_json(connection: Connection) -> dict[str, Any]:
+    return {
+        "id": connection.pk,
+        "companyId": connection.company_id,
+        "platformKey": connection.platform_key,
+        "platformName": Connection.PLATFORM_NAME,
+        "sourceType": Connection.SOURCE_TYPE,
+        "status": connection.status,
+        "created": connection.created,
+        "linkUrl": links.link_url(connection),
+    }
+
+
+def account_json(account: SourceAccount, feeds: list | None = None) -> dict[str, Any]:
+    """Needs `feeds` prefetched (or costs a query), unless they are given."""
+    if feeds is None:
+        feeds = list(account.feeds.all())
+    feeds = sorted(feeds, key=lambda f: f.created, reverse=True)
+    newest = feeds[0] if feeds else None
+    return {
+        "id": account.account_id,
+        "accountName": account.account_name,
+        "accountType": account.account_type,
+        "accountNumber": account.account_number,
+        "routingNumber": account.routing_number or None,
+        "sortCode": account.sort_code or None,
+        "currency": account.currency,
+        "balance": account.balance,
+        "status": account.status,
+        "feedStartDate": newest.feed_start_date if newest else None,
+        "modifiedDate": account.modified,
+        "targetAccountName": newest.target_account_name if newest else None,
+        "feedDisabledOnUtc": newest.disabled_on_utc if newest else None,
+    }
+
+
+STATUS_CODES = {PushStatus.PENDING: 202, PushStatus.SUCCESS: 200, PushStatus.FAILED: 400}
+
+
+def push_json(operation: PushOperation) -> dict[str, Any]:
+    validation = operation.validation or {}
+    return {
+        "pushOperationKey": operation.key,
+        "companyId": operation.company_id,
+        "dataConnectionKey": operation.connection_id,
+        "accountId": operation.account_id,
+        "dataType": "bankTransactions",
+        "status": operation.status,
+        "statusCode": STATUS_CODES[operation.status],
+        "requestedOnUtc": operation.requested_on_utc,
+        "completedOnUtc": operation.completed_on_utc,
+        "errorMessage": operation.error_message or None,
+        "validation": {
+            "errors": validation.get("errors", []),
+            "warnings": validation.get("warnings", []),
+        },
+        "transactionCount": operation.transaction_count,
+    }
+
+
+def transaction_json(row: BankTransaction) -> dict[str, Any]:
+    return {
+        "id": row.transaction_id,
+        "date": row.date,
+        "clearedOnDate": row.cleared_on_date,
+        "amount": row.amount,
+        "description": row.description,
+        "transactionType": row.transaction_type,
+        "balance": row.balance,
+        "createdOnUtc": row.created,
+        "pushOperationKey": row.push_operation_id,
+        "deliveryState": row.delivery_state,
+        "deliveredOnUtc": row.delivered,
+    }

@@ -1,0 +1,176 @@
+"""Writing bank transactions, push operations, and the transactions of an account."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Status
+from pydantic import Field
+
+from feeds import idempotency, writes
+from feeds.api import common
+from feeds.api.accounts import BASE as ACCOUNTS
+from feeds.api.companies import Paging
+from feeds.api.errors import ApiError, field_error
+from feeds.api.responses import responses
+from feeds.api.schemas import BankTransactionPage, PushOperationOut, PushOperationPage
+from feeds.models import BankTransaction, PushOperation
+
+router = Router(tags=["Bank transactions and push operations"])
+
+WRITE_DESCRIPTION = f"""
+Write up to {writes.MAX_TRANSACTIONS} cleared transactions to one connected source account. The
+request is validated at once and is all-or-nothing: the push operation answered with **202** is
+`Success` (every transaction stored; the worker delivers them to QBO) or `Failed` (nothing stored;
+one `validation.errors` item per problem). Rules:
+
+- `accountId` in the body equals the path's; 1 to {writes.MAX_TRANSACTIONS} transactions.
+- The account is `connected` and its feed was not disconnected in QuickBooks.
+- Each transaction: `id` (1–100 characters, unique per account), a non-zero `amount` with at most
+  2 decimal places, a `description` (1–1000 characters after trimming), `clearedOnDate` (or `date`
+  for clients that send only `date`; a time of day and offset are ignored).
+- `clearedOnDate` is on or before today in the deployment's time zone, not before the account's
+  `feedStartDate`, and at most {writes.HISTORY_DAYS} days back.
+- Ascending `clearedOnDate` within the request, and not before the newest one already written to the
+  account (the same day is fine).
+- An `id` already written with the same content is skipped with a warning (safe retry); with other
+  content it is an error: written transactions never change.
+- A sign that contradicts `transactionType` is a warning. `counterparty`, `reference` and
+  `reconciled` are ignored with a warning. The last transaction's `balance` becomes the account's.
+
+Send an `Idempotency-Key` header (up to 128 characters) to retry safely: the same key and body
+within 24 hours return the first push operation (header `Idempotent-Replayed: true`); the same key
+with another body is refused with 422; while the first request still runs, 409 with `Retry-After`.
+
+`validatorName` values: {", ".join(f"`{name}`" for name in writes.VALIDATORS)}.
+"""
+
+
+@router.post(
+    "/companies/{companyId}/connections/{connectionId}/push/bankAccounts/{accountId}"
+    "/bankTransactions",
+    response=responses({202: PushOperationOut}, 403, 409, 422, body=True),
+    description=WRITE_DESCRIPTION,
+    summary="Write bank transactions",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/CreateBankTransactions"}
+                }
+            },
+        },
+        "parameters": [
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+                "description": "Retry safely: see above.",
+            }
+        ],
+    },
+)
+def write_transactions(
+    request: HttpRequest,
+    response: HttpResponse,
+    companyId: uuid.UUID,
+    connectionId: uuid.UUID,
+    accountId: str,
+):
+    connection = common.connection_or_404(request, companyId, connectionId)
+    common.require_supported(connection.company)
+    common.require_enabled()
+    account = common.account_or_404(connection, accountId)
+    body = common.json_object(request)
+    key = request.headers.get("Idempotency-Key")
+    claim = None
+    if key is not None:
+        if not 1 <= len(key) <= idempotency.MAX_KEY_LENGTH:
+            raise field_error(
+                400,
+                "Idempotency-Key",
+                "idempotencyKey",
+                f"Idempotency-Key must have 1 to {idempotency.MAX_KEY_LENGTH} characters.",
+            )
+        claim = idempotency.begin(
+            common.api_key(request).client, key, idempotency.fingerprint(request.path, body)
+        )
+        if claim.outcome == "mismatch":
+            raise field_error(
+                422,
+                "Idempotency-Key",
+                "idempotencyKeyReused",
+                "This Idempotency-Key was already used with a different request in the last "
+                "24 hours; use a new key for a new request.",
+            )
+        if claim.outcome == "in_flight":
+            raise ApiError(
+                409,
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
+                headers={"Retry-After": str(idempotency.RETRY_AFTER_SECONDS)},
+            )
+        if claim.outcome == "replay" and claim.push_operation is not None:
+            response["Idempotent-Replayed"] = "true"
+            return Status(202, common.push_json(claim.push_operation))
+    try:
+        with transaction.atomic():
+            operation = writes.write_transactions(
+                account, body, path_account_id=accountId, actor=common.actor(request)
+            )
+            if claim is not None and claim.record is not None:
+                idempotency.complete(claim.record, operation)
+    except BaseException:
+        if claim is not None and claim.record is not None:
+            idempotency.release(claim.record)
+        raise
+    return Status(202, common.push_json(operation))
+
+
+@router.get("/companies/{companyId}/push", response=responses({200: PushOperationPage}))
+def list_push_operations(request: HttpRequest, companyId: uuid.UUID, paging: Query[Paging]):
+    """The company's push operations, newest first."""
+    company = common.company_or_404(request, companyId)
+    query = PushOperation.objects.filter(company=company).order_by("-requested_on_utc", "-key")
+    return common.page(query, paging.page, paging.pageSize, common.push_json)
+
+
+@router.get(
+    "/companies/{companyId}/push/{pushOperationKey}", response=responses({200: PushOperationOut})
+)
+def get_push_operation(request: HttpRequest, companyId: uuid.UUID, pushOperationKey: uuid.UUID):
+    company = common.company_or_404(request, companyId)
+    operation = PushOperation.objects.filter(company=company, key=pushOperationKey).first()
+    if operation is None:
+        raise ApiError(404, f"Push operation {pushOperationKey} not found.")
+    return common.push_json(operation)
+
+
+class TransactionFilter(Paging):
+    deliveryState: Literal["pending", "delivered"] | None = Field(
+        None, description="Only transactions in this delivery state."
+    )
+
+
+@router.get(
+    ACCOUNTS + "/{accountId}/bankTransactions", response=responses({200: BankTransactionPage})
+)
+def list_transactions(
+    request: HttpRequest,
+    companyId: uuid.UUID,
+    connectionId: uuid.UUID,
+    accountId: str,
+    filters: Query[TransactionFilter],
+):
+    """The account's written transactions in clearedOnDate (then write) order, with whether each
+    was delivered to QBO yet."""
+    connection = common.connection_or_404(request, companyId, connectionId)
+    account = common.account_or_404(connection, accountId)
+    query = BankTransaction.objects.filter(source_account=account).order_by("cleared_on_date", "id")
+    if filters.deliveryState:
+        query = query.filter(delivery_state=filters.deliveryState)
+    return common.page(query, filters.page, filters.pageSize, common.transaction_json)

@@ -1,0 +1,284 @@
+"""The API's JSON shapes. Field names are the wire names (camelCase, as `product.md` §3 and the
+hosted service use them); the OpenAPI document is generated from these classes.
+
+Money is a decimal with at most 2 places and at most 15 significant digits, so it travels as a
+plain JSON number without loss; requests may also send it as a numeric string."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from ninja import Schema
+from pydantic import ConfigDict, Field, PlainSerializer, StringConstraints, field_validator
+
+from feeds import writes
+
+Money = Annotated[Decimal, PlainSerializer(float, return_type=float)]
+MoneyIn = Annotated[
+    Decimal,
+    Field(
+        max_digits=15,
+        decimal_places=2,
+        description="A decimal with at most 2 decimal places (JSON number or numeric string).",
+    ),
+]
+Country = Literal["US", "CA"]
+AccountType = Literal["checking", "savings", "loan", "creditCard", "prepaidCard"]
+Currency = Literal["USD", "CAD"]
+ConnectionStatus = Literal["PendingAuth", "Linked", "Unlinked", "Deauthorized"]
+AccountStatus = Literal["pending", "connected", "disconnected"]
+PushStatus = Literal["Pending", "Success", "Failed"]
+TransactionType = Literal["Credit", "Debit", "Unknown"]
+DeliveryState = Literal["pending", "delivered"]
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+AccountId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[^/\x00-\x1f]+$"),
+    Field(description="The client's id of the account, unique per connection; no '/'."),
+]
+RESERVED_ACCOUNT_IDS = ("batch", "credentials")
+Code = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
+
+
+class Lenient(Schema):
+    """Request bodies ignore fields they do not know, like the hosted service."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Strict(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+# Errors ---------------------------------------------------------------------------------------
+
+
+class ValidationItem(Schema):
+    itemId: str = Field(description="The field path or the transaction id the item is about.")
+    message: str
+    validatorName: str = Field(description="A stable name for the rule, for programs.")
+
+
+class Validation(Schema):
+    errors: list[ValidationItem]
+    warnings: list[ValidationItem]
+
+
+class Error(Schema):
+    statusCode: int
+    error: str = Field(description="What went wrong, in a sentence.")
+    correlationId: str = Field(description="Quote it to support; also in X-Correlation-Id.")
+    validation: Validation
+
+
+# Companies ------------------------------------------------------------------------------------
+
+
+class CompanyIn(Lenient):
+    name: Name
+    country: Country = Field(description="Only companies in the US or Canada are supported.")
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class CompanyPatch(Strict):
+    name: Name | None = None
+    country: Country | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class CompanyOut(Schema):
+    id: uuid.UUID
+    name: str
+    country: Country
+    description: str
+    created: dt.datetime
+
+
+class Page(Schema):
+    pageNumber: int
+    pageSize: int
+    totalResults: int
+
+
+class CompanyPage(Page):
+    results: list[CompanyOut]
+
+
+# Connections ----------------------------------------------------------------------------------
+
+
+class ConnectionIn(Lenient):
+    platformKey: Literal["hcws"] = Field(description='Always "hcws" (QuickBooks Online).')
+
+
+class ConnectionPatch(Strict):
+    status: Literal["Unlinked"] = Field(description="Only Linked connections can be unlinked.")
+
+
+class ConnectionOut(Schema):
+    id: uuid.UUID
+    companyId: uuid.UUID
+    platformKey: Literal["hcws"]
+    platformName: str
+    sourceType: Literal["BankFeed"]
+    status: ConnectionStatus
+    created: dt.datetime
+    linkUrl: str = Field(
+        description="Send the SMB user here. Signed, bound to this connection, valid for one "
+        "hour; every read returns a fresh one."
+    )
+
+
+class ConnectionPage(Page):
+    results: list[ConnectionOut]
+
+
+# Source accounts ------------------------------------------------------------------------------
+
+
+class SourceAccountIn(Lenient):
+    id: AccountId
+    accountName: Name
+    accountType: AccountType
+    accountNumber: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)
+    ]
+    routingNumber: Code | None = None
+    sortCode: Code | None = None
+    currency: Currency
+    balance: MoneyIn
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_ACCOUNT_IDS:
+            raise ValueError(f"{value!r} is reserved (it names an endpoint); choose another id")
+        return value
+
+
+class SourceAccountPatch(Strict):
+    accountName: Name | None = None
+    balance: MoneyIn | None = Field(
+        default=None, description="Only while the account is not connected."
+    )
+
+
+class SourceAccountOut(Schema):
+    id: str
+    accountName: str
+    accountType: AccountType
+    accountNumber: str
+    routingNumber: str | None
+    sortCode: str | None
+    currency: Currency
+    balance: Money
+    status: AccountStatus
+    feedStartDate: dt.date | None
+    modifiedDate: dt.datetime
+    targetAccountName: str | None = Field(description="The QBO account it feeds, once linked.")
+    feedDisabledOnUtc: dt.datetime | None = Field(
+        description="When the feed was disconnected in QBO; the status turns disconnected "
+        "10 days later."
+    )
+
+
+class BatchResult(Schema):
+    statusCode: int
+    error: str | None
+    account: SourceAccountOut | None
+    validation: Validation | None = None
+
+
+class BatchItem(Schema):
+    sourceAccountId: str | None
+    result: BatchResult
+
+
+# Credentials ----------------------------------------------------------------------------------
+
+
+class CredentialsIn(Lenient):
+    pass
+
+
+class CredentialsOut(Schema):
+    username: str = Field(description="3 groups of 4 characters, e.g. K7QM-3XTA-P9WD.")
+    password: str = Field(description="16 characters; shown this once, stored only hashed.")
+    expiresOnUtc: dt.datetime = Field(description="60 minutes after creation, unless used.")
+    sourceAccountIds: list[str]
+
+
+# Transactions and push operations -------------------------------------------------------------
+
+
+class BankTransactionIn(Lenient):
+    """One transaction of a write (documentation of the body; see §8 rules in the description)."""
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=writes.MAX_ID_LENGTH)]
+    clearedOnDate: dt.date | None = Field(
+        default=None,
+        description="The day it cleared, in the account's local calendar. Required unless "
+        "date is given. A time of day and an offset after the date are ignored.",
+    )
+    date: dt.date | None = Field(
+        default=None, description="Accepted in place of clearedOnDate for date-only clients."
+    )
+    amount: MoneyIn = Field(description="Non-zero; credits positive, debits negative.")
+    description: Annotated[
+        str, StringConstraints(min_length=1, max_length=writes.MAX_DESCRIPTION_LENGTH)
+    ]
+    transactionType: TransactionType | None = Field(
+        default=None, description="Defaults from the sign of amount."
+    )
+    balance: MoneyIn | None = Field(
+        default=None, description="Balance after this transaction; the last one's is kept."
+    )
+    counterparty: Any = Field(default=None, description="Accepted and ignored, with a warning.")
+    reference: Any = Field(default=None, description="Accepted and ignored, with a warning.")
+    reconciled: Any = Field(default=None, description="Accepted and ignored, with a warning.")
+
+
+class CreateBankTransactions(Lenient):
+    accountId: str = Field(description="The same account id as in the path.")
+    transactions: list[BankTransactionIn] = Field(min_length=1, max_length=writes.MAX_TRANSACTIONS)
+
+
+class PushOperationOut(Schema):
+    pushOperationKey: uuid.UUID
+    companyId: uuid.UUID
+    dataConnectionKey: uuid.UUID = Field(description="The connection id.")
+    accountId: str
+    dataType: Literal["bankTransactions"]
+    status: PushStatus
+    statusCode: int = Field(description="200 for Success, 400 for Failed, 202 while Pending.")
+    requestedOnUtc: dt.datetime
+    completedOnUtc: dt.datetime | None
+    errorMessage: str | None
+    validation: Validation
+    transactionCount: int = Field(description="Transactions stored by this operation.")
+
+
+class PushOperationPage(Page):
+    results: list[PushOperationOut]
+
+
+class BankTransactionOut(Schema):
+    id: str
+    date: dt.date | None
+    clearedOnDate: dt.date
+    amount: Money
+    description: str
+    transactionType: TransactionType
+    balance: Money | None
+    createdOnUtc: dt.datetime = Field(description="When it was written through the API.")
+    pushOperationKey: uuid.UUID
+    deliveryState: DeliveryState
+    deliveredOnUtc: dt.datetime | None
+
+
+class BankTransactionPage(Page):
+    results: list[BankTransactionOut]

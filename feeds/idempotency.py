@@ -1,0 +1,114 @@
+"""`Idempotency-Key` for transaction writes (`product.md` §8), per API client, kept 24 hours.
+
+`begin` claims a key before the write; the caller completes it in the same database transaction
+as the write (`complete`), or releases it if the write raised (`release`). The same key with the
+same body replays the first push operation; with another body it is refused (422); while the
+first request still runs, a retry is told to wait (409). A lease lets a retry take over a key
+whose first request died mid-way."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import ApiClient
+from feeds.models import IdempotencyKey, PushOperation
+
+MAX_KEY_LENGTH = 128
+RETENTION = dt.timedelta(hours=24)
+LEASE = dt.timedelta(seconds=60)
+RETRY_AFTER_SECONDS = 2
+
+
+@dataclass
+class Claim:
+    outcome: str  # "new", "replay", "mismatch" or "in_flight"
+    record: IdempotencyKey | None = None
+    push_operation: PushOperation | None = None
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value.normalize()) if value.is_finite() else str(value)
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def fingerprint(path: str, body: Any) -> str:
+    """The same request gives the same fingerprint whatever the key order or spacing."""
+    text = json.dumps([path, _canonical(body)], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def begin(client: ApiClient, key: str, request_hash: str) -> Claim:
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            record = IdempotencyKey.objects.create(
+                client=client,
+                key=key,
+                request_hash=request_hash,
+                created=now,
+                lease_expires=now + LEASE,
+            )
+        return Claim("new", record)
+    except IntegrityError:
+        pass
+    record = (
+        IdempotencyKey.objects.select_related("push_operation")
+        .filter(client=client, key=key)
+        .first()
+    )
+    if record is None:  # removed meanwhile: try once more
+        return begin(client, key, request_hash)
+    if record.created <= now - RETENTION:
+        # Older than 24 hours: the key counts as new. Optimistic, so two retries cannot both win.
+        taken = IdempotencyKey.objects.filter(pk=record.pk, created=record.created).update(
+            request_hash=request_hash,
+            created=now,
+            lease_expires=now + LEASE,
+            completed=None,
+            push_operation=None,
+        )
+        if taken:
+            record.refresh_from_db()
+            return Claim("new", record)
+        return Claim("in_flight", record)
+    if record.request_hash != request_hash:
+        return Claim("mismatch", record)
+    if record.completed is not None:
+        return Claim("replay", record, record.push_operation)
+    if record.lease_expires is not None and record.lease_expires <= now:
+        taken = IdempotencyKey.objects.filter(
+            pk=record.pk, completed__isnull=True, lease_expires=record.lease_expires
+        ).update(lease_expires=now + LEASE)
+        if taken:
+            return Claim("new", record)
+    return Claim("in_flight", record)
+
+
+def complete(record: IdempotencyKey, operation: PushOperation) -> None:
+    IdempotencyKey.objects.filter(pk=record.pk).update(
+        completed=timezone.now(), lease_expires=None, push_operation=operation
+    )
+
+
+def release(record: IdempotencyKey) -> None:
+    IdempotencyKey.objects.filter(pk=record.pk, completed__isnull=True).delete()
+
+
+def purge(now: dt.datetime | None = None) -> int:
+    """Forget keys older than the retention period (daily maintenance)."""
+    now = now or timezone.now()
+    deleted, _ = IdempotencyKey.objects.filter(created__lte=now - RETENTION).delete()
+    return deleted
