@@ -59,12 +59,9 @@ def connection_or_404(
     return connection
 
 
-def account_or_404(connection: Connection, account_id: str) -> SourceAccount:
-    account = (
-        SourceAccount.objects.filter(connection=connection, account_id=account_id)
-        .prefetch_related("feeds")
-        .first()
-    )
+def account_or_404(connection: Connection, account_id: str, feeds: bool = True) -> SourceAccount:
+    query = SourceAccount.objects.filter(connection=connection, account_id=account_id)
+    account = (query.prefetch_related("feeds") if feeds else query).first()
     if account is None:
         raise ApiError(404, f"Source account {account_id!r} not found on this connection.")
     return account

@@ -85,7 +85,7 @@ def write_transactions(
     connection = common.connection_or_404(request, companyId, connectionId)
     common.require_supported(connection.company)
     common.require_enabled()
-    account = common.account_or_404(connection, accountId)
+    account = common.account_or_404(connection, accountId, feeds=False)
     body = common.json_object(request)
     key = request.headers.get("Idempotency-Key")
     claim = None
@@ -169,7 +169,7 @@ def list_transactions(
     """The account's written transactions in clearedOnDate (then write) order, with whether each
     was delivered to QBO yet."""
     connection = common.connection_or_404(request, companyId, connectionId)
-    account = common.account_or_404(connection, accountId)
+    account = common.account_or_404(connection, accountId, feeds=False)
     query = BankTransaction.objects.filter(source_account=account).order_by("cleared_on_date", "id")
     if filters.deliveryState:
         query = query.filter(delivery_state=filters.deliveryState)
