@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint messages
+.PHONY: install run test lint messages bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ run: install
 
 test: install
 	bash scripts/test.sh
+
+bench: install
+	$(BIN)/python bench/write_1000.py
 
 lint: install
 	$(BIN)/ruff check .

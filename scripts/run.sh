@@ -34,6 +34,7 @@ cat <<BANNER
   Demo data:
 $(echo "$demo" | sed 's/^/    /')
 
+  Client API docs:  $SITE_URL/api/v1/docs   (OpenAPI: $SITE_URL/api/v1/openapi.json)
   API key for the demo companies:  .venv/bin/python manage.py createapikey demo-key --client demo
 
 BANNER

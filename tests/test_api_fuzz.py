@@ -73,12 +73,20 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", WSGIHandler(), c
 def test_api_fuzz(db, case, fuzz_world):
     headers = {"Authorization": f"Bearer {fuzz_world['key']}"}
     with transaction.atomic():
-        case.call_and_validate(headers=headers, checks=CHECKS)
+        r = case.call_and_validate(headers=headers, checks=CHECKS)
+        _log(case, r, "rand")
         transaction.set_rollback(True)
     real = {k: v for k, v in fuzz_world["ids"].items() if k in case.path_parameters}
     if real:
         again = case.derive()
         again.path_parameters = {**case.path_parameters, **real}
         with transaction.atomic():
-            again.call_and_validate(headers=headers, checks=CHECKS)
+            r = again.call_and_validate(headers=headers, checks=CHECKS)
+            _log(again, r, "real")
             transaction.set_rollback(True)
+
+
+def _log(case, r, kind):
+    import json
+    with open("/tmp/fuzzlog.jsonl", "a") as f:
+        f.write(json.dumps({"op": case.operation.label, "kind": kind, "status": r.status_code, "phase": str(case.meta.phase.name) if case.meta else None, "body": r.text[:300]}) + "\n")

@@ -1,0 +1,199 @@
+"""How long a 1000-transaction write takes, on SQLite and on PostgreSQL.
+
+Each round POSTs 1000 new transactions to one connected account through the whole Django stack
+(middleware, auth, validation, the all-or-nothing insert, the push operation) in process, and
+the baseline inserts the same 1000 rows with a bare `bulk_create` in the same run. Prints the
+median and spread of each and their ratio; writes bench/results/write_1000.json.
+
+    .venv/bin/python bench/write_1000.py [--rounds 9] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def measure(rounds: int) -> dict:
+    """Runs inside a process whose DATABASE_URL points at an empty database."""
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    import datetime as dt
+    from decimal import Decimal
+
+    from django.core.management import call_command
+    from django.test import Client
+    from django.utils import timezone
+
+    from accounts.audit import Actor
+    from accounts.models import ApiClient, ApiKey, Company, OrganizationSettings
+    from feeds import linking
+    from feeds.models import BankTransaction, Connection, PushOperation, SourceAccount
+
+    call_command("migrate", verbosity=0)
+    OrganizationSettings.objects.update_or_create(pk=1, defaults={"integration_enabled": True})
+    client_row = ApiClient.objects.create(name="bench")
+    key = ApiKey.issue(client_row, "bench")[1]
+    company = Company.objects.create(client=client_row, name="Bench Co", country="US")
+    connection = Connection.objects.create(company=company)
+    account = SourceAccount.objects.create(
+        connection=connection,
+        account_id="bench-chk",
+        account_name="Bench checking",
+        account_type="checking",
+        account_number="000111222333",
+        currency="USD",
+    )
+    today = timezone.localdate()
+    linking.link_feed(
+        account,
+        target_account_id="1",
+        target_account_name="Checking",
+        target_account_type="Bank",
+        feed_start_date=today - dt.timedelta(days=7),
+        actor=Actor.system(),
+    )
+    path = (
+        f"/api/v1/companies/{company.pk}/connections/{connection.pk}/push/bankAccounts/"
+        "bench-chk/bankTransactions"
+    )
+    http = Client()
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def body(round_: int) -> bytes:
+        items = [
+            {
+                "id": f"r{round_}-{i:04}",
+                "clearedOnDate": today.isoformat(),
+                "amount": f"-{1 + i % 500}.{i % 100:02}",
+                "description": f"Card purchase #{i} at a coffee roaster, Montréal QC",
+                "balance": f"{10000 - i}.00",
+            }
+            for i in range(1000)
+        ]
+        return json.dumps({"accountId": "bench-chk", "transactions": items}).encode()
+
+    api_times, bulk_times = [], []
+    operation = PushOperation.objects.create(
+        company=company, connection=connection, source_account=account, account_id="bench-chk"
+    )
+    for round_ in range(rounds + 1):  # the first round warms up and is not counted
+        payload = body(round_)
+        start = time.perf_counter()
+        response = http.post(path, payload, content_type="application/json", headers=headers)
+        elapsed = time.perf_counter() - start
+        assert response.status_code == 202, response.content
+        assert response.json()["transactionCount"] == 1000, response.json()
+        if round_:
+            api_times.append(elapsed)
+
+        rows = [
+            BankTransaction(
+                source_account=account,
+                transaction_id=f"bulk{round_}-{i:04}",
+                cleared_on_date=today,
+                amount=Decimal(f"-{1 + i % 500}.{i % 100:02}"),
+                description=f"Card purchase #{i} at a coffee roaster, Montréal QC",
+                transaction_type="Debit",
+                balance=Decimal(f"{10000 - i}.00"),
+                push_operation=operation,
+            )
+            for i in range(1000)
+        ]
+        start = time.perf_counter()
+        BankTransaction.objects.bulk_create(rows, batch_size=500)
+        elapsed = time.perf_counter() - start
+        if round_:
+            bulk_times.append(elapsed)
+
+    return {
+        "api_seconds": api_times,
+        "bulk_create_seconds": bulk_times,
+        "api_median": statistics.median(api_times),
+        "bulk_create_median": statistics.median(bulk_times),
+    }
+
+
+def run_leg(name: str, database_url: str, rounds: int) -> dict:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url,
+        "PYTHONPATH": str(ROOT),
+    }
+    out = subprocess.run(
+        [sys.executable, __file__, "--inner", "--rounds", str(rounds)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["database"] = name
+    return result
+
+
+def postgres_database(url: str, name: str, create: bool) -> str:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        if create:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+    )
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        print(json.dumps(measure(args.rounds)))
+        return
+
+    legs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        legs.append(run_leg("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.rounds))
+    try:
+        url = postgres_database(args.postgres, "linksite_bench", create=True)
+    except Exception as exc:  # noqa: BLE001 - report and go on with SQLite only
+        print(f"PostgreSQL leg skipped: {exc}", file=sys.stderr)
+    else:
+        try:
+            legs.append(run_leg("postgresql", url, args.rounds))
+        finally:
+            postgres_database(args.postgres, "linksite_bench", create=False)
+
+    print(f"1000-transaction write, median of {args.rounds} rounds (in-process, whole stack)")
+    print(f"{'database':<12}{'API write':>12}{'bulk_create':>14}{'API/bulk':>10}{'tx/s (API)':>12}")
+    for leg in legs:
+        ratio = leg["bulk_create_median"] / leg["api_median"]
+        leg["ratio_of_bulk_create"] = ratio
+        print(
+            f"{leg['database']:<12}{leg['api_median'] * 1000:>10.0f}ms"
+            f"{leg['bulk_create_median'] * 1000:>12.0f}ms{ratio:>10.0%}"
+            f"{1000 / leg['api_median']:>12.0f}"
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "write_1000.json").write_text(json.dumps(legs, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1228 @@
+"""The client API's resources (`product.md` §2, §3, §5, §9): authentication, companies,
+connections, source accounts, credentials, the error shape, tenancy, query counts and the OpenAPI
+document. The rules of writing bank transactions (§8) are tested elsewhere."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import time_machine
+from django.contrib.auth.hashers import check_password
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.audit import Actor
+from accounts.models import ApiKey, AuditEvent, Company, OrganizationSettings
+from feeds.linking import link_feed
+from feeds.links import LinkTokenError, read_token
+from feeds.models import (
+    BankTransaction,
+    Connection,
+    CredentialSet,
+    Feed,
+    PushOperation,
+    SourceAccount,
+)
+from tests.conftest import Api, issue_key
+from tests.makers import (
+    make_account,
+    make_company,
+    make_connection,
+    make_credentials,
+    make_push,
+    make_transaction,
+)
+
+USERNAME = re.compile(r"^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}$")
+PLATFORM_NAME = "QuickBooks Online Bank Feeds"
+
+
+# Helpers --------------------------------------------------------------------------------------
+
+
+def company_path(company) -> str:
+    return f"/companies/{company.pk}"
+
+
+def connection_path(connection) -> str:
+    return f"/companies/{connection.company_id}/connections/{connection.pk}"
+
+
+def accounts_path(connection) -> str:
+    return connection_path(connection) + "/connectionInfo/bankFeedAccounts"
+
+
+def credentials_path(connection) -> str:
+    return accounts_path(connection) + "/credentials"
+
+
+def account_body(account_id: str = "new-chk", **overrides) -> dict:
+    return {
+        "id": account_id,
+        "accountName": "New Checking",
+        "accountType": "checking",
+        "accountNumber": "987654321",
+        "currency": "USD",
+        "balance": 1234.56,
+        **overrides,
+    }
+
+
+def link(account: SourceAccount, name: str = "Checking") -> Feed:
+    return link_feed(
+        account,
+        target_account_id="35",
+        target_account_name=name,
+        target_account_type="Bank",
+        feed_start_date=timezone.localdate(),
+        actor=Actor.system(),
+    )
+
+
+def token_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["token"][0]
+
+
+def utc(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def assert_error(response, status: int, item: str | None = None) -> dict:
+    """The one error shape of §9, with its correlation id echoed in the header."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"statusCode", "error", "correlationId", "validation"}
+    assert body["statusCode"] == status
+    assert isinstance(body["error"], str) and body["error"]
+    assert body["correlationId"] and body["correlationId"] == response["X-Correlation-Id"]
+    assert set(body["validation"]) == {"errors", "warnings"}
+    assert isinstance(body["validation"]["errors"], list)
+    assert isinstance(body["validation"]["warnings"], list)
+    for problem in body["validation"]["errors"]:
+        assert set(problem) == {"itemId", "message", "validatorName"}
+    if item is not None:
+        items = [p["itemId"] for p in body["validation"]["errors"]]
+        assert item in items, body
+    return body
+
+
+@pytest.fixture
+def off_api(client, alice):
+    """Alice's key while the operator has not switched the integration on."""
+    OrganizationSettings.objects.update_or_create(pk=1, defaults={"integration_enabled": False})
+    return Api(client, issue_key("alice"))
+
+
+# Authentication -------------------------------------------------------------------------------
+
+
+def basic(text: str) -> str:
+    return "Basic " + base64.b64encode(text.encode()).decode()
+
+
+def test_it_accepts_a_bearer_key(alice_api, alice):
+    response = alice_api.get("/companies")
+    assert response.status_code == 200
+    assert [c["id"] for c in response.json()["results"]] == [str(alice.company.pk)]
+
+
+@pytest.mark.parametrize("form", ["{key}", "{key}:", ":{key}"])
+def test_it_accepts_a_basic_key(client, alice, enabled, form):
+    key = issue_key("alice")
+    response = Api(client, None).get("/companies", Authorization=basic(form.format(key=key)))
+    assert response.status_code == 200
+    assert [c["id"] for c in response.json()["results"]] == [str(alice.company.pk)]
+
+
+def _revoked_key() -> str:
+    key = issue_key("alice")
+    ApiKey.objects.filter(revoked__isnull=True).update(revoked=timezone.now())
+    return key
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        lambda key: None,
+        lambda key: "Bearer lsk_not-a-real-key",
+        lambda key: "Bearer " + key + "x",
+        lambda key: "Bearer ",
+        lambda key: "Bearer",
+        lambda key: "Token " + key,
+        lambda key: "Basic !!!not-base64!!!",
+        lambda key: "Basic " + base64.b64encode(b"\xff\xfe").decode(),
+        lambda key: basic("someone:" + key),
+        lambda key: basic(key + "x"),
+        lambda key: "revoked",
+    ],
+    ids=[
+        "missing",
+        "unknown",
+        "wrong",
+        "empty-bearer",
+        "bare-bearer",
+        "other-scheme",
+        "malformed-basic",
+        "basic-not-utf8",
+        "basic-user-and-password",
+        "basic-wrong",
+        "revoked",
+    ],
+)
+def test_it_refuses_a_bad_key_with_one_401_and_no_hint(client, alice, enabled, authorization):
+    good = issue_key("alice")
+    reference = assert_error(Api(client, None).get("/companies"), 401)
+    value = authorization(good)
+    if value == "revoked":
+        value = "Bearer " + _revoked_key()
+    headers = {} if value is None else {"Authorization": value}
+    response = Api(client, None).get("/companies", **headers)
+    body = assert_error(response, 401)
+    assert body["error"] == reference["error"]
+    assert body["validation"] == {"errors": [], "warnings": []}
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    for hint in ("revoked", "expired", "unknown", "base64", "malformed", "not found"):
+        assert hint not in body["error"].lower()
+
+
+def test_it_refuses_a_revoked_key_that_worked_before(client, alice, enabled):
+    api = Api(client, issue_key("alice"))
+    assert api.get("/companies").status_code == 200
+    ApiKey.objects.update(revoked=timezone.now())
+    assert_error(api.get("/companies"), 401)
+    assert_error(api.post("/companies", {"name": "Carol", "country": "US"}), 401)
+    assert not Company.objects.filter(name="Carol").exists()
+
+
+# Companies ------------------------------------------------------------------------------------
+
+
+def test_it_creates_a_company(alice_api):
+    response = alice_api.post(
+        "/companies", {"name": "  Carol Café  ", "country": "CA", "description": "Bakery"}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"id", "name", "country", "description", "created"}
+    assert body["name"] == "Carol Café"
+    assert (body["country"], body["description"]) == ("CA", "Bakery")
+    company = Company.objects.get(pk=body["id"])
+    assert company.name == "Carol Café"
+    assert company.client.name == "alice"
+    assert abs(utc(body["created"]) - timezone.now()) < dt.timedelta(minutes=1)
+
+
+def test_it_refuses_a_company_without_a_name(alice_api):
+    before = Company.objects.count()
+    body = assert_error(alice_api.post("/companies", {"country": "US"}), 400, item="name")
+    assert "name" in body["error"]
+    assert_error(alice_api.post("/companies", {"name": "   ", "country": "US"}), 400, item="name")
+    assert Company.objects.count() == before
+
+
+@pytest.mark.parametrize("country", ["FR", "us", "", None, "USA"])
+def test_it_refuses_a_company_outside_the_us_and_canada(alice_api, country):
+    before = Company.objects.count()
+    body = assert_error(
+        alice_api.post("/companies", {"name": "Carol", "country": country}), 400, item="country"
+    )
+    assert "country" in body["error"]
+    assert Company.objects.count() == before
+
+
+def test_it_lists_companies_in_pages(alice_api, alice):
+    for n in range(4):
+        make_company(f"Alice {n}", "US", client="alice")
+    response = alice_api.get("/companies", {"page": 2, "pageSize": 2})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"results", "pageNumber", "pageSize", "totalResults"}
+    assert (body["pageNumber"], body["pageSize"], body["totalResults"]) == (2, 2, 5)
+    assert len(body["results"]) == 2
+    first = alice_api.get("/companies", {"page": 1, "pageSize": 2}).json()["results"]
+    third = alice_api.get("/companies", {"page": 3, "pageSize": 2}).json()["results"]
+    ids = [c["id"] for c in first + body["results"] + third]
+    assert len(set(ids)) == 5
+    assert set(ids) == {str(c.pk) for c in Company.objects.filter(client__name="alice")}
+
+
+def test_it_defaults_to_pages_of_100(alice_api):
+    body = alice_api.get("/companies").json()
+    assert (body["pageNumber"], body["pageSize"]) == (1, 100)
+
+
+def test_it_answers_an_empty_page_beyond_the_end(alice_api):
+    response = alice_api.get("/companies", {"page": 99})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["results"] == []
+    assert (body["pageNumber"], body["totalResults"]) == (99, 1)
+
+
+def test_it_allows_pages_of_5000(alice_api):
+    response = alice_api.get("/companies", {"pageSize": 5000})
+    assert response.status_code == 200
+    assert response.json()["pageSize"] == 5000
+
+
+@pytest.mark.parametrize(
+    ("params", "item"),
+    [
+        ({"pageSize": 5001}, "pageSize"),
+        ({"pageSize": 0}, "pageSize"),
+        ({"page": 0}, "page"),
+        ({"page": -1}, "page"),
+        ({"page": "two"}, "page"),
+    ],
+)
+def test_it_refuses_a_page_out_of_range(alice_api, params, item):
+    body = assert_error(alice_api.get("/companies", params), 400, item=item)
+    assert item in body["error"]
+
+
+def test_it_gets_a_company(alice_api, alice):
+    response = alice_api.get(company_path(alice.company))
+    assert response.status_code == 200
+    assert response.json()["id"] == str(alice.company.pk)
+    assert response.json()["name"] == "Alice Bakery"
+
+
+def test_it_renames_a_company_and_moves_it_to_canada(alice_api, alice):
+    response = alice_api.patch(company_path(alice.company), {"name": " Alice Pâtisserie "})
+    assert response.status_code == 200
+    assert response.json()["name"] == "Alice Pâtisserie"
+    response = alice_api.patch(company_path(alice.company), {"country": "CA"})
+    assert response.status_code == 200
+    assert response.json()["country"] == "CA"
+    alice.company.refresh_from_db()
+    assert (alice.company.name, alice.company.country) == ("Alice Pâtisserie", "CA")
+
+
+@pytest.mark.parametrize(
+    ("body", "item"),
+    [
+        ({"country": "XX"}, "country"),
+        ({"country": "FR"}, "country"),
+        ({"name": "  "}, "name"),
+        ({"nickname": "Ally"}, "nickname"),
+        ({"name": "Ally", "id": "00000000-0000-0000-0000-000000000000"}, "id"),
+    ],
+)
+def test_it_refuses_a_bad_company_change(alice_api, alice, body, item):
+    assert_error(alice_api.patch(company_path(alice.company), body), 400, item=item)
+    alice.company.refresh_from_db()
+    assert (alice.company.name, alice.company.country) == ("Alice Bakery", "US")
+
+
+def test_it_deletes_a_company(alice_api, alice):
+    response = alice_api.delete(company_path(alice.company))
+    assert response.status_code == 204
+    assert response.content == b""
+    assert not Company.objects.filter(pk=alice.company.pk).exists()
+    assert not Connection.objects.filter(pk=alice.connection.pk).exists()
+    assert_error(alice_api.get(company_path(alice.company)), 404)
+    assert_error(alice_api.delete(company_path(alice.company)), 404)
+    assert AuditEvent.objects.filter(action="company.deleted").exists()
+
+
+def test_it_deletes_a_company_that_has_transactions(alice_api, alice):
+    link(alice.checking)
+    push = make_push(alice.checking, status="Success")
+    make_transaction(alice.checking, "t-1", push=push)
+    assert alice_api.delete(company_path(alice.company)).status_code == 204
+    assert not BankTransaction.objects.exists()
+    assert not PushOperation.objects.exists()
+
+
+# Connections ----------------------------------------------------------------------------------
+
+
+def test_it_creates_a_connection_pending_auth(alice_api, alice, settings):
+    response = alice_api.post(
+        f"/companies/{alice.company.pk}/connections", {"platformKey": "hcws"}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "PendingAuth"
+    assert body["platformKey"] == "hcws"
+    assert body["platformName"] == PLATFORM_NAME
+    assert body["sourceType"] == "BankFeed"
+    assert body["companyId"] == str(alice.company.pk)
+    assert body["linkUrl"].startswith(settings.SITE_URL + "/link/start?token=")
+    connection = Connection.objects.get(pk=body["id"])
+    assert connection.company == alice.company
+    assert read_token(token_of(body["linkUrl"])) == connection
+
+
+@pytest.mark.parametrize("platform_key", ["xero", "HCWS", "", None, 1])
+def test_it_refuses_a_connection_to_another_platform(alice_api, alice, platform_key):
+    before = Connection.objects.count()
+    body = assert_error(
+        alice_api.post(f"/companies/{alice.company.pk}/connections", {"platformKey": platform_key}),
+        400,
+        item="platformKey",
+    )
+    assert "platformKey" in body["error"]
+    assert Connection.objects.count() == before
+
+
+def test_it_refuses_a_connection_without_a_platform_key(alice_api, alice):
+    assert_error(
+        alice_api.post(f"/companies/{alice.company.pk}/connections", {}), 400, item="platformKey"
+    )
+
+
+def test_it_refuses_connections_while_the_integration_is_off(off_api, alice):
+    before = Connection.objects.count()
+    response = off_api.post(f"/companies/{alice.company.pk}/connections", {"platformKey": "hcws"})
+    body = assert_error(response, 403)
+    assert "account manager" in body["error"]
+    assert Connection.objects.count() == before
+
+
+def test_it_refuses_connections_when_no_settings_were_ever_saved(client, alice):
+    OrganizationSettings.objects.all().delete()
+    api = Api(client, issue_key("alice"))
+    response = api.post(f"/companies/{alice.company.pk}/connections", {"platformKey": "hcws"})
+    assert "account manager" in assert_error(response, 403)["error"]
+
+
+def test_it_lists_a_companys_connections(alice_api, alice):
+    newer = make_connection(alice.company)
+    response = alice_api.get(f"/companies/{alice.company.pk}/connections")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["totalResults"] == 2
+    assert [c["id"] for c in body["results"]] == [str(newer.pk), str(alice.connection.pk)]
+    for item in body["results"]:
+        assert read_token(token_of(item["linkUrl"])).pk == Connection.objects.get(pk=item["id"]).pk
+
+
+def test_it_gives_a_fresh_valid_link_url_on_every_read(alice_api, alice):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        first = alice_api.get(connection_path(alice.connection))
+        assert first.status_code == 200
+        assert read_token(token_of(first.json()["linkUrl"])) == alice.connection
+    with time_machine.travel(start + dt.timedelta(seconds=5), tick=False):
+        second = alice_api.get(connection_path(alice.connection))
+        assert read_token(token_of(second.json()["linkUrl"])) == alice.connection
+        # The earlier one is still valid within its hour.
+        assert read_token(token_of(first.json()["linkUrl"])) == alice.connection
+    assert first.json()["linkUrl"] != second.json()["linkUrl"]
+    body = second.json()
+    assert body["status"] == "PendingAuth"
+    assert (body["platformName"], body["sourceType"]) == (PLATFORM_NAME, "BankFeed")
+
+
+def test_it_refuses_to_unlink_a_connection_that_is_not_linked(alice_api, alice):
+    response = alice_api.patch(connection_path(alice.connection), {"status": "Unlinked"})
+    assert_error(response, 409, item="status")
+    alice.connection.refresh_from_db()
+    assert alice.connection.status == "PendingAuth"
+
+
+def test_it_unlinks_a_linked_connection(alice_api, alice):
+    feed = link(alice.checking)
+    response = alice_api.patch(connection_path(alice.connection), {"status": "Unlinked"})
+    assert response.status_code == 200
+    assert response.json()["status"] == "Unlinked"
+    alice.connection.refresh_from_db()
+    assert alice.connection.status == "Unlinked"
+    feed.refresh_from_db()
+    assert feed.ended is not None
+    assert AuditEvent.objects.filter(action="connection.status", data__to="Unlinked").exists()
+    # Unlinked is not Linked: a second unlink is refused.
+    assert_error(alice_api.patch(connection_path(alice.connection), {"status": "Unlinked"}), 409)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": "Linked"},
+        {"status": "Deauthorized"},
+        {"status": "PendingAuth"},
+        {"status": "unlinked"},
+        {},
+        {"status": "Unlinked", "platformKey": "hcws"},
+    ],
+)
+def test_it_refuses_any_other_connection_change(alice_api, alice, body):
+    link(alice.checking)
+    assert_error(alice_api.patch(connection_path(alice.connection), body), 400)
+    alice.connection.refresh_from_db()
+    assert alice.connection.status == "Linked"
+
+
+def test_it_deauthorizes_a_deleted_connection(alice_api, alice):
+    feed = link(alice.checking)
+    old_url = alice_api.get(connection_path(alice.connection)).json()["linkUrl"]
+    credential_set = make_credentials(alice.connection)
+
+    response = alice_api.delete(connection_path(alice.connection))
+    assert response.status_code == 204
+    assert response.content == b""
+
+    body = alice_api.get(connection_path(alice.connection)).json()
+    assert body["status"] == "Deauthorized"
+    with pytest.raises(LinkTokenError) as exc:
+        read_token(token_of(old_url))
+    assert exc.value.reason == "revoked"
+    feed.refresh_from_db()
+    assert feed.ended is not None
+    credential_set.refresh_from_db()
+    assert credential_set.revoked is not None
+    # Still readable, with its accounts.
+    accounts = alice_api.get(accounts_path(alice.connection)).json()
+    assert {a["id"] for a in accounts} == {"alice-chk", "alice-visa"}
+
+    assert alice_api.delete(connection_path(alice.connection)).status_code == 204
+    alice.connection.refresh_from_db()
+    assert alice.connection.status == "Deauthorized"
+
+
+def test_it_deauthorizes_a_pending_connection(alice_api, alice):
+    assert alice_api.delete(connection_path(alice.connection)).status_code == 204
+    assert alice_api.get(connection_path(alice.connection)).json()["status"] == "Deauthorized"
+
+
+def test_it_refuses_new_accounts_and_credentials_on_a_deauthorized_connection(alice_api, alice):
+    assert alice_api.delete(connection_path(alice.connection)).status_code == 204
+    accounts_before = SourceAccount.objects.count()
+    sets_before = CredentialSet.objects.count()
+    assert_error(alice_api.post(accounts_path(alice.connection), account_body()), 409)
+    assert_error(alice_api.post(accounts_path(alice.connection) + "/batch", [account_body()]), 409)
+    assert_error(alice_api.post(credentials_path(alice.connection), {}), 409)
+    assert SourceAccount.objects.count() == accounts_before
+    assert CredentialSet.objects.count() == sets_before
+    # Nor can it be unlinked.
+    assert_error(alice_api.patch(connection_path(alice.connection), {"status": "Unlinked"}), 409)
+
+
+# Source accounts ------------------------------------------------------------------------------
+
+
+def test_it_creates_a_source_account(alice_api, alice):
+    response = alice_api.post(accounts_path(alice.connection), account_body())
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == "new-chk"
+    assert body["status"] == "pending"
+    assert (body["accountName"], body["accountType"]) == ("New Checking", "checking")
+    assert (body["accountNumber"], body["currency"]) == ("987654321", "USD")
+    assert body["balance"] == 1234.56
+    assert isinstance(body["balance"], float)
+    assert b'"balance": 1234.56' in response.content or b'"balance":1234.56' in response.content
+    assert body["routingNumber"] is None
+    assert body["sortCode"] is None
+    assert body["feedStartDate"] is None
+    assert body["targetAccountName"] is None
+    assert body["feedDisabledOnUtc"] is None
+    assert body["modifiedDate"]
+    account = SourceAccount.objects.get(connection=alice.connection, account_id="new-chk")
+    assert account.balance == Decimal("1234.56")
+    assert account.status == "pending"
+
+
+def test_it_keeps_routing_number_sort_code_and_large_balances(alice_api, alice):
+    body = account_body(
+        "chk 2é", routingNumber="021000021", sortCode="12-34-56", balance="1234567890123.45"
+    )
+    response = alice_api.post(accounts_path(alice.connection), body)
+    assert response.status_code == 200
+    assert response.json()["routingNumber"] == "021000021"
+    assert response.json()["sortCode"] == "12-34-56"
+    fetched = alice_api.get(accounts_path(alice.connection) + "/chk%202%C3%A9")
+    assert fetched.status_code == 200
+    assert fetched.json()["id"] == "chk 2é"
+    assert fetched.json()["balance"] == 1234567890123.45
+    assert SourceAccount.objects.get(account_id="chk 2é").balance == Decimal("1234567890123.45")
+
+
+def test_it_refuses_a_duplicate_account_id(alice_api, alice):
+    response = alice_api.post(accounts_path(alice.connection), account_body("alice-chk"))
+    assert_error(response, 409, item="id")
+    assert SourceAccount.objects.get(account_id="alice-chk").account_name == "Alice Checking"
+
+
+def test_it_allows_the_same_account_id_on_another_connection(alice_api, alice):
+    other = make_connection(alice.company)
+    assert alice_api.post(accounts_path(other), account_body("alice-chk")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("overrides", "item"),
+    [
+        ({"id": "batch"}, "id"),
+        ({"id": "credentials"}, "id"),
+        ({"id": "a/b"}, "id"),
+        ({"id": ""}, "id"),
+        ({"id": "x" * 101}, "id"),
+        ({"accountType": "brokerage"}, "accountType"),
+        ({"currency": "EUR"}, "currency"),
+        ({"balance": 1.234}, "balance"),
+        ({"balance": "1.234"}, "balance"),
+        ({"balance": "lots"}, "balance"),
+        ({"accountName": "  "}, "accountName"),
+        ({"accountNumber": ""}, "accountNumber"),
+    ],
+)
+def test_it_refuses_an_invalid_source_account(alice_api, alice, overrides, item):
+    before = SourceAccount.objects.count()
+    body = account_body("bad-1", **overrides)
+    assert_error(alice_api.post(accounts_path(alice.connection), body), 400, item=item)
+    assert SourceAccount.objects.count() == before
+
+
+@pytest.mark.parametrize("missing", ["id", "accountName", "accountType", "currency", "balance"])
+def test_it_names_a_missing_account_field(alice_api, alice, missing):
+    body = account_body("new-1")
+    del body[missing]
+    assert_error(alice_api.post(accounts_path(alice.connection), body), 400, item=missing)
+
+
+def test_it_creates_accounts_in_a_batch(alice_api, alice):
+    items = [account_body("b-1"), account_body("b-2", accountType="savings", currency="USD")]
+    response = alice_api.post(accounts_path(alice.connection) + "/batch", items)
+    assert response.status_code == 201
+    body = response.json()
+    assert isinstance(body, list)
+    assert [r["sourceAccountId"] for r in body] == ["b-1", "b-2"]
+    for result in body:
+        assert result["result"]["statusCode"] == 200
+        assert result["result"]["account"]["id"] == result["sourceAccountId"]
+        assert result["result"]["account"]["status"] == "pending"
+    assert set(
+        SourceAccount.objects.filter(connection=alice.connection).values_list(
+            "account_id", flat=True
+        )
+    ) == {"alice-chk", "alice-visa", "b-1", "b-2"}
+
+
+def test_it_reports_each_account_of_a_partly_failed_batch(alice_api, alice):
+    items = [
+        account_body("b-1"),
+        account_body("alice-chk"),
+        account_body("b-3", currency="EUR"),
+        account_body("b-4"),
+        account_body("b-4"),
+    ]
+    response = alice_api.post(accounts_path(alice.connection) + "/batch", items)
+    assert response.status_code == 207
+    body = response.json()
+    assert [r["sourceAccountId"] for r in body] == ["b-1", "alice-chk", "b-3", "b-4", "b-4"]
+    assert [r["result"]["statusCode"] for r in body] == [200, 409, 400, 200, 409]
+    assert body[1]["result"]["account"] is None
+    assert body[1]["result"]["error"]
+    invalid = body[2]["result"]
+    assert invalid["account"] is None
+    assert any(e["itemId"].endswith("currency") for e in invalid["validation"]["errors"])
+    ids = set(
+        SourceAccount.objects.filter(connection=alice.connection).values_list(
+            "account_id", flat=True
+        )
+    )
+    assert ids == {"alice-chk", "alice-visa", "b-1", "b-4"}
+    assert SourceAccount.objects.get(account_id="alice-chk").account_name == "Alice Checking"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{}", b'{"id": "b-1"}', b"[]", b'"b-1"', b"null", b"42"],
+    ids=["object", "one-account-object", "empty", "string", "null", "number"],
+)
+def test_it_refuses_a_batch_that_is_not_a_list_of_accounts(alice_api, alice, raw):
+    before = SourceAccount.objects.count()
+    assert_error(alice_api.post(accounts_path(alice.connection) + "/batch", raw=raw), 400)
+    assert SourceAccount.objects.count() == before
+
+
+def test_it_refuses_a_batch_of_more_than_1000_accounts(alice_api, alice):
+    items = [account_body(f"b-{n}") for n in range(1001)]
+    assert_error(alice_api.post(accounts_path(alice.connection) + "/batch", items), 400)
+    assert SourceAccount.objects.filter(account_id__startswith="b-").count() == 0
+
+
+def test_it_lists_a_connections_accounts_as_an_array(alice_api, alice):
+    feed = link(alice.checking, name="QBO Checking")
+    response = alice_api.get(accounts_path(alice.connection))
+    assert response.status_code == 200
+    body = response.json()
+    assert isinstance(body, list)
+    by_id = {a["id"]: a for a in body}
+    assert set(by_id) == {"alice-chk", "alice-visa"}
+    assert by_id["alice-chk"]["status"] == "connected"
+    assert by_id["alice-chk"]["targetAccountName"] == "QBO Checking"
+    assert by_id["alice-chk"]["feedStartDate"] == feed.feed_start_date.isoformat()
+    assert by_id["alice-visa"]["status"] == "pending"
+    assert by_id["alice-visa"]["accountType"] == "creditCard"
+
+
+def test_it_gets_one_account(alice_api, alice):
+    response = alice_api.get(accounts_path(alice.connection) + "/alice-visa")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["id"], body["accountName"]) == ("alice-visa", "Alice Visa")
+    assert body["balance"] == 100.0
+
+
+@pytest.mark.parametrize("method", ["get", "patch", "delete"])
+def test_it_answers_404_for_an_unknown_account(alice_api, alice, method):
+    path = accounts_path(alice.connection) + "/nope"
+    response = getattr(alice_api, method)(
+        path, *([{"accountName": "X"}] if method == "patch" else [])
+    )
+    assert_error(response, 404)
+
+
+def test_it_renames_an_account(alice_api, alice):
+    link(alice.checking)
+    path = accounts_path(alice.connection) + "/alice-chk"
+    response = alice_api.patch(path, {"accountName": "  Main Checking "})
+    assert response.status_code == 200
+    assert response.json()["accountName"] == "Main Checking"
+    alice.checking.refresh_from_db()
+    assert alice.checking.account_name == "Main Checking"
+
+
+def test_it_sets_the_balance_of_a_pending_account(alice_api, alice):
+    path = accounts_path(alice.connection) + "/alice-chk"
+    response = alice_api.patch(path, {"balance": "250.75"})
+    assert response.status_code == 200
+    assert response.json()["balance"] == 250.75
+    alice.checking.refresh_from_db()
+    assert alice.checking.balance == Decimal("250.75")
+
+
+def test_it_refuses_to_set_the_balance_of_a_connected_account(alice_api, alice):
+    link(alice.checking)
+    path = accounts_path(alice.connection) + "/alice-chk"
+    assert_error(alice_api.patch(path, {"balance": 5}), 409, item="balance")
+    alice.checking.refresh_from_db()
+    assert alice.checking.balance == Decimal("100.00")
+
+
+@pytest.mark.parametrize(
+    ("body", "item"),
+    [
+        ({"accountNumber": "111"}, "accountNumber"),
+        ({"currency": "CAD"}, "currency"),
+        ({"id": "renamed"}, "id"),
+        ({"status": "connected"}, "status"),
+        ({"balance": 1.234}, "balance"),
+        ({"accountName": ""}, "accountName"),
+    ],
+)
+def test_it_refuses_other_account_changes(alice_api, alice, body, item):
+    path = accounts_path(alice.connection) + "/alice-chk"
+    assert_error(alice_api.patch(path, body), 400, item=item)
+    alice.checking.refresh_from_db()
+    assert (alice.checking.account_number, alice.checking.currency) == ("000123456789", "USD")
+    assert (alice.checking.account_id, alice.checking.status) == ("alice-chk", "pending")
+
+
+def test_it_deletes_an_account_and_ends_its_feed(alice_api, alice):
+    feed = link(alice.checking)
+    response = alice_api.delete(accounts_path(alice.connection) + "/alice-chk")
+    assert response.status_code == 204
+    assert response.content == b""
+    ids = [a["id"] for a in alice_api.get(accounts_path(alice.connection)).json()]
+    assert ids == ["alice-visa"]
+    assert not Feed.objects.filter(pk=feed.pk).exists()
+    ended = AuditEvent.objects.get(action="feed.ended")
+    assert ended.object_id == str(alice.checking.pk)
+    assert AuditEvent.objects.filter(action="source_account.deleted").exists()
+    assert_error(alice_api.get(accounts_path(alice.connection) + "/alice-chk"), 404)
+    assert_error(alice_api.delete(accounts_path(alice.connection) + "/alice-chk"), 404)
+
+
+def test_it_deletes_an_account_that_has_transactions(alice_api, alice):
+    link(alice.checking)
+    push = make_push(alice.checking, status="Success")
+    make_transaction(alice.checking, "t-1", push=push)
+    assert alice_api.delete(accounts_path(alice.connection) + "/alice-chk").status_code == 204
+    assert not BankTransaction.objects.exists()
+    # The push operation stays readable.
+    response = alice_api.get(f"/companies/{alice.company.pk}/push/{push.key}")
+    assert response.status_code == 200
+    assert response.json()["accountId"] == "alice-chk"
+
+
+# Credentials ----------------------------------------------------------------------------------
+
+
+def test_it_issues_one_time_credentials(alice_api, alice, caplog):
+    caplog.set_level("DEBUG")
+    response = alice_api.post(credentials_path(alice.connection), {})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"username", "password", "expiresOnUtc", "sourceAccountIds"}
+    assert USERNAME.match(body["username"])
+    password = body["password"]
+    assert len(password) == 16
+    assert password.isascii() and password.isalnum()
+    assert any(c.islower() for c in password)
+    assert any(c.isupper() for c in password)
+    assert any(c.isdigit() for c in password)
+    expected_expiry = timezone.now() + dt.timedelta(minutes=60)
+    assert abs(utc(body["expiresOnUtc"]) - expected_expiry) < dt.timedelta(minutes=1)
+    assert sorted(body["sourceAccountIds"]) == ["alice-chk", "alice-visa"]
+
+    stored = CredentialSet.objects.get(username=body["username"])
+    assert stored.connection == alice.connection
+    assert stored.origin == "api"
+    assert stored.password_hash != password
+    assert password not in stored.password_hash
+    assert check_password(password, stored.password_hash)
+    assert not check_password(password + "x", stored.password_hash)
+    assert {a.account_id for a in stored.source_accounts.all()} == {"alice-chk", "alice-visa"}
+    assert (stored.used, stored.revoked, stored.locked) == (None, None, None)
+    assert password not in caplog.text
+
+
+@pytest.mark.parametrize("how", ["empty-json", "no-content-type"])
+def test_it_issues_credentials_without_a_body(alice_api, alice, how):
+    path = credentials_path(alice.connection)
+    if how == "empty-json":
+        response = alice_api.post(path)
+    else:
+        response = alice_api.client.generic(
+            "POST", "/api/v1" + path, b"", content_type="", headers=alice_api.headers()
+        )
+    assert response.status_code == 200, response.content
+    assert USERNAME.match(response.json()["username"])
+
+
+def test_it_ignores_unknown_fields_in_a_credentials_request(alice_api, alice):
+    response = alice_api.post(credentials_path(alice.connection), {"accounts": ["alice-chk"]})
+    assert response.status_code == 200
+    assert sorted(response.json()["sourceAccountIds"]) == ["alice-chk", "alice-visa"]
+
+
+def test_it_issues_a_new_set_each_time_and_keeps_the_earlier_one(alice_api, alice):
+    first = alice_api.post(credentials_path(alice.connection), {}).json()
+    second = alice_api.post(credentials_path(alice.connection), {}).json()
+    assert first["username"] != second["username"]
+    assert first["password"] != second["password"]
+    for issued in (first, second):
+        stored = CredentialSet.objects.get(username=issued["username"])
+        assert stored.revoked is None
+        assert stored.state == "active"
+        assert check_password(issued["password"], stored.password_hash)
+
+
+def test_it_refuses_credentials_while_the_integration_is_off(off_api, alice):
+    response = off_api.post(credentials_path(alice.connection), {})
+    assert "account manager" in assert_error(response, 403)["error"]
+    assert not CredentialSet.objects.exists()
+
+
+def test_it_refuses_credentials_for_a_connection_without_accounts(alice_api, alice):
+    empty = make_connection(alice.company)
+    assert_error(alice_api.post(credentials_path(empty), {}), 409)
+    assert not CredentialSet.objects.exists()
+
+
+def test_it_revokes_unused_credentials_only(alice_api, alice):
+    issued = [alice_api.post(credentials_path(alice.connection), {}).json() for _ in range(3)]
+    used = issued[0]["username"]
+    CredentialSet.objects.filter(username=used).update(used=timezone.now())
+    other = make_connection(alice.company)
+    make_account(other, "other-1")
+    untouched = make_credentials(other, "ZZZZ-ZZZZ-ZZZZ")
+
+    response = alice_api.delete(credentials_path(alice.connection))
+    assert response.status_code == 204
+    assert response.content == b""
+
+    assert CredentialSet.objects.get(username=used).revoked is None
+    for item in issued[1:]:
+        assert CredentialSet.objects.get(username=item["username"]).revoked is not None
+    untouched.refresh_from_db()
+    assert untouched.revoked is None
+    revoked = AuditEvent.objects.get(action="credentials.revoked")
+    assert revoked.data["count"] == 2
+
+
+def test_it_audits_credentials_without_ever_recording_the_password(alice_api, alice):
+    issued = alice_api.post(credentials_path(alice.connection), {}).json()
+    assert alice_api.delete(credentials_path(alice.connection)).status_code == 204
+    assert AuditEvent.objects.filter(action="credentials.issued").count() == 1
+    assert AuditEvent.objects.filter(action="credentials.revoked").count() == 1
+    issued_event = AuditEvent.objects.get(action="credentials.issued")
+    assert issued_event.actor_type == "api_key"
+    assert issued_event.company_id == alice.company.pk
+    stored_hash = CredentialSet.objects.get(username=issued["username"]).password_hash
+    for event in AuditEvent.objects.all():
+        dumped = json.dumps(event.data)
+        assert issued["password"] not in dumped
+        assert stored_hash not in dumped
+
+
+# Errors everywhere ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"name": "Carol", ', b"{'name': 'Carol'}", b"\xff\xfe{}", b'{"name": "C", "x": NaN}'],
+    ids=["truncated", "single-quotes", "not-utf8", "nan"],
+)
+def test_it_explains_a_body_that_is_not_json(alice_api, raw):
+    before = Company.objects.count()
+    body = assert_error(alice_api.post("/companies", raw=raw), 400)
+    assert "not valid JSON" in body["error"]
+    assert Company.objects.count() == before
+
+
+def test_it_explains_a_batch_body_that_is_not_json(alice_api, alice):
+    response = alice_api.post(accounts_path(alice.connection) + "/batch", raw=b"[{")
+    assert "not valid JSON" in assert_error(response, 400)["error"]
+
+
+@pytest.mark.parametrize("raw", [b'[{"name": "Carol", "country": "US"}]', b'"Carol"', b"null"])
+def test_it_refuses_a_company_body_that_is_not_an_object(alice_api, raw):
+    before = Company.objects.count()
+    assert_error(alice_api.post("/companies", raw=raw), 400)
+    assert Company.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
+def test_it_refuses_a_body_that_is_not_sent_as_json(alice_api, content_type):
+    before = Company.objects.count()
+    raw = json.dumps({"name": "Carol", "country": "US"}).encode()
+    response = alice_api.post("/companies", raw=raw, content_type=content_type)
+    assert_error(response, 415)
+    assert Company.objects.count() == before
+
+
+def test_it_accepts_json_with_a_charset(alice_api):
+    raw = json.dumps({"name": "Carol", "country": "US"}).encode()
+    response = alice_api.post("/companies", raw=raw, content_type="application/json; charset=utf-8")
+    assert response.status_code == 200
+
+
+def test_it_refuses_a_body_over_the_limit(alice_api, alice, settings):
+    settings.API_MAX_BODY_BYTES = 200
+    before = Company.objects.count()
+    response = alice_api.post(
+        "/companies", {"name": "Carol", "country": "US", "description": "x" * 300}
+    )
+    assert_error(response, 413)
+    assert Company.objects.count() == before
+    items = [account_body(f"b-{n}") for n in range(5)]
+    assert_error(alice_api.post(accounts_path(alice.connection) + "/batch", items), 413)
+    assert alice_api.post("/companies", {"name": "Carol", "country": "US"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/nope", "/companies/", "/companies/{company}/nope", "/companies/{company}/connections/x/y"],
+)
+def test_it_answers_unknown_paths_with_a_json_404(alice_api, alice, path):
+    response = alice_api.get(path.format(company=alice.company.pk))
+    body = assert_error(response, 404)
+    assert "text/html" not in response["Content-Type"]
+    assert body["validation"] == {"errors": [], "warnings": []}
+
+
+def test_it_answers_unknown_paths_with_a_json_404_without_a_key(client):
+    response = client.get("/api/v1/nope")
+    assert response.status_code in (401, 404)
+    assert_error(response, response.status_code)
+
+
+def test_it_answers_a_wrong_method_with_a_json_405(alice_api):
+    response = alice_api.delete("/companies")
+    body = assert_error(response, 405)
+    allowed = {m.strip() for m in response["Allow"].split(",")}
+    assert {"GET", "POST"} <= allowed
+    assert "DELETE" not in allowed
+    assert "DELETE" in body["error"]
+    assert Company.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/companies/not-a-uuid",
+        "/companies/12345",
+        "/companies/{company}/connections/not-a-uuid",
+        "/companies/not-a-uuid/connections/{connection}",
+        "/companies/{company}/push/not-a-uuid",
+        "/companies/{company}/connections/not-a-uuid/connectionInfo/bankFeedAccounts",
+    ],
+)
+def test_it_answers_an_invalid_uuid_in_the_path_with_a_json_404(alice_api, alice, path):
+    path = path.format(company=alice.company.pk, connection=alice.connection.pk)
+    assert_error(alice_api.get(path), 404)
+
+
+def test_it_answers_unknown_ids_with_404(alice_api, alice):
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert_error(alice_api.get(f"/companies/{unknown}"), 404)
+    assert_error(alice_api.get(f"/companies/{alice.company.pk}/connections/{unknown}"), 404)
+    assert_error(alice_api.get(f"/companies/{alice.company.pk}/push/{unknown}"), 404)
+    assert_error(alice_api.get(f"/companies/{unknown}/connections"), 404)
+
+
+def test_every_api_response_carries_a_correlation_id(alice_api, alice):
+    responses = [
+        alice_api.get("/companies"),
+        alice_api.get(company_path(alice.company)),
+        alice_api.post("/companies", {"name": "Carol", "country": "US"}),
+        alice_api.get(accounts_path(alice.connection)),
+        alice_api.get("/openapi.json"),
+        alice_api.get("/companies", {"page": 0}),
+        alice_api.get("/nope"),
+        alice_api.post("/companies", raw=b"{"),
+        alice_api.delete("/companies"),
+        Api(alice_api.client, "wrong").get("/companies"),
+    ]
+    ids = []
+    for response in responses:
+        assert response["X-Correlation-Id"]
+        assert "text/html" not in response.get("Content-Type", "")
+        assert response["Cache-Control"] == "no-store"
+        if response.status_code >= 400:
+            assert response.json()["correlationId"] == response["X-Correlation-Id"]
+        ids.append(response["X-Correlation-Id"])
+    assert len(set(ids)) == len(ids)
+
+
+# Tenancy --------------------------------------------------------------------------------------
+
+
+def _bob_targets(bob) -> dict:
+    feed = link(bob.chequing)
+    push = make_push(bob.chequing, status="Success")
+    make_transaction(bob.chequing, "t-1", push=push)
+    make_credentials(bob.connection, "BBBB-BBBB-BBBB")
+    return {"feed": feed, "push": push}
+
+
+TRANSACTIONS = {
+    "accountId": "bob-chq",
+    "transactions": [
+        {"id": "t-2", "amount": 10, "description": "Deposit", "clearedOnDate": "{today}"}
+    ],
+}
+
+FOREIGN_REQUESTS = [
+    ("get", "{company}", None),
+    ("patch", "{company}", {"name": "Hacked"}),
+    ("delete", "{company}", None),
+    ("post", "{company}/connections", {"platformKey": "hcws"}),
+    ("get", "{company}/connections", None),
+    ("get", "{connection}", None),
+    ("patch", "{connection}", {"status": "Unlinked"}),
+    ("delete", "{connection}", None),
+    ("post", "{accounts}", account_body("hack-1")),
+    ("get", "{accounts}", None),
+    ("post", "{accounts}/batch", [account_body("hack-2")]),
+    ("get", "{accounts}/bob-chq", None),
+    ("patch", "{accounts}/bob-chq", {"accountName": "Hacked"}),
+    ("delete", "{accounts}/bob-chq", None),
+    ("post", "{accounts}/credentials", {}),
+    ("delete", "{accounts}/credentials", None),
+    ("get", "{accounts}/bob-chq/bankTransactions", None),
+    ("post", "{connection}/push/bankAccounts/bob-chq/bankTransactions", TRANSACTIONS),
+    ("get", "{company}/push", None),
+    ("get", "{company}/push/{push}", None),
+    # Alice's own company with bob's connection.
+    ("get", "{alice_company}/connections/{bob_connection_id}", None),
+    ("delete", "{alice_company}/connections/{bob_connection_id}", None),
+    ("get", "{alice_company}/connections/{bob_connection_id}/connectionInfo/bankFeedAccounts", None),
+    ("post", "{alice_company}/connections/{bob_connection_id}/connectionInfo/bankFeedAccounts"
+     "/credentials", {}),
+    ("get", "{alice_company}/push/{push}", None),
+]
+
+
+def _snapshot(bob) -> dict:
+    return {
+        "company": list(Company.objects.filter(pk=bob.company.pk).values()),
+        "connections": list(Connection.objects.filter(company=bob.company).values()),
+        "accounts": list(SourceAccount.objects.filter(connection__company=bob.company).values()),
+        "feeds": list(Feed.objects.filter(source_account__connection__company=bob.company).values()),
+        "credentials": list(CredentialSet.objects.filter(connection__company=bob.company).values()),
+        "pushes": list(PushOperation.objects.filter(company=bob.company).values()),
+        "transactions": list(
+            BankTransaction.objects.filter(
+                source_account__connection__company=bob.company
+            ).values()
+        ),
+        "audit": AuditEvent.objects.filter(company_id=bob.company.pk).count(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "template", "body"),
+    FOREIGN_REQUESTS,
+    ids=[f"{m}-{t}" for m, t, _ in FOREIGN_REQUESTS],
+)
+def test_it_answers_404_for_another_clients_objects(alice_api, alice, bob, method, template, body):
+    targets = _bob_targets(bob)
+    company = f"/companies/{bob.company.pk}"
+    connection = connection_path(bob.connection)
+    path = template.format(
+        company=company,
+        connection=connection,
+        accounts=accounts_path(bob.connection),
+        push=targets["push"].key,
+        alice_company=f"/companies/{alice.company.pk}",
+        bob_connection_id=bob.connection.pk,
+    )
+    if body is not None:
+        body = json.loads(json.dumps(body).replace("{today}", timezone.localdate().isoformat()))
+    before = _snapshot(bob)
+    if method in ("get", "delete"):
+        response = getattr(alice_api, method)(path)
+    else:
+        response = getattr(alice_api, method)(path, body)
+    assert_error(response, 404)
+    assert _snapshot(bob) == before
+    # The same request with bob's own key reaches his objects (the path itself is right).
+    if "alice_company" not in template and method == "get":
+        assert Api(alice_api.client, issue_key("bob")).get(path).status_code == 200
+
+
+def test_it_never_lists_another_clients_companies(alice_api, alice, bob):
+    for n in range(3):
+        make_company(f"Bob {n}", "CA", client="bob")
+    body = alice_api.get("/companies", {"pageSize": 5000}).json()
+    assert body["totalResults"] == 1
+    assert [c["id"] for c in body["results"]] == [str(alice.company.pk)]
+
+
+def test_a_company_created_by_one_client_is_invisible_to_another(alice_api, bob_api):
+    created = alice_api.post("/companies", {"name": "Carol", "country": "US"}).json()
+    assert_error(bob_api.get(f"/companies/{created['id']}"), 404)
+    bob_ids = [c["id"] for c in bob_api.get("/companies").json()["results"]]
+    assert created["id"] not in bob_ids
+
+
+def test_a_clients_companies_survive_key_rotation(client, alice, enabled):
+    first = issue_key("alice")
+    ApiKey.objects.update(revoked=timezone.now())
+    second = Api(client, issue_key("alice"))
+    assert [c["id"] for c in second.get("/companies").json()["results"]] == [str(alice.company.pk)]
+    assert first != second.key
+
+
+# Query counts ---------------------------------------------------------------------------------
+
+
+def _count(callable_) -> int:
+    with CaptureQueriesContext(db_connection) as queries:
+        response = callable_()
+    assert response.status_code == 200
+    return len(queries)
+
+
+def test_the_company_list_costs_a_fixed_number_of_queries(
+    alice_api, alice, django_assert_max_num_queries
+):
+    for n in range(29):
+        make_company(f"Alice {n}", "US", client="alice")
+    with django_assert_max_num_queries(4):
+        response = alice_api.get("/companies")
+    assert len(response.json()["results"]) == 30
+
+
+def test_the_account_list_costs_the_same_for_1_or_40_accounts(
+    alice_api, alice, django_assert_max_num_queries
+):
+    small = make_connection(alice.company)
+    link(make_account(small, "only-1"))
+    large = make_connection(alice.company)
+    for n in range(40):
+        account = make_account(large, f"acc-{n}")
+        if n % 3 == 0:
+            link(account)
+    alice_api.get("/companies")  # the key's last_used is written once, not here
+    one = _count(lambda: alice_api.get(accounts_path(small)))
+    forty = _count(lambda: alice_api.get(accounts_path(large)))
+    assert one == forty
+    with django_assert_max_num_queries(4):
+        response = alice_api.get(accounts_path(large))
+    assert len(response.json()) == 40
+    assert sum(a["status"] == "connected" for a in response.json()) == 14
+
+
+def test_the_push_list_costs_a_fixed_number_of_queries(
+    alice_api, alice, django_assert_max_num_queries
+):
+    link(alice.checking)
+    for _ in range(25):
+        make_push(alice.checking, status="Success", transaction_count=1)
+    alice_api.get("/companies")
+    one_page = _count(lambda: alice_api.get(f"/companies/{alice.company.pk}/push"))
+    with django_assert_max_num_queries(4):
+        response = alice_api.get(f"/companies/{alice.company.pk}/push")
+    assert response.json()["totalResults"] == 25
+    assert len(response.json()["results"]) == 25
+    assert one_page <= 4
+
+
+# OpenAPI and docs -----------------------------------------------------------------------------
+
+BASE = "/api/v1/companies/{companyId}/connections/{connectionId}"
+ACCOUNTS = BASE + "/connectionInfo/bankFeedAccounts"
+DOCUMENTED = {
+    "/api/v1/companies": {"get", "post"},
+    "/api/v1/companies/{companyId}": {"get", "patch", "delete"},
+    "/api/v1/companies/{companyId}/connections": {"get", "post"},
+    BASE: {"get", "patch", "delete"},
+    ACCOUNTS: {"get", "post"},
+    ACCOUNTS + "/batch": {"post"},
+    ACCOUNTS + "/{accountId}": {"patch", "delete"},
+    ACCOUNTS + "/credentials": {"post", "delete"},
+    BASE + "/push/bankAccounts/{accountId}/bankTransactions": {"post"},
+    "/api/v1/companies/{companyId}/push": {"get"},
+    "/api/v1/companies/{companyId}/push/{pushOperationKey}": {"get"},
+    ACCOUNTS + "/{accountId}/bankTransactions": {"get"},
+}
+
+
+def test_the_openapi_document_has_every_endpoint(client, db):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    for path, methods in DOCUMENTED.items():
+        assert path in document["paths"], path
+        assert methods <= set(document["paths"][path]), (path, set(document["paths"][path]))
+    delete = document["paths"][ACCOUNTS + "/{accountId}"]["delete"]
+    text = (delete.get("description", "") + delete.get("summary", "")).lower()
+    assert "not" in text and "qbo" in text
+    schemes = document["components"]["securitySchemes"]
+    assert {s["scheme"] for s in schemes.values()} == {"bearer", "basic"}
+
+
+def test_the_docs_page_uses_only_local_files(client, db):
+    response = client.get("/api/v1/docs")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assert not re.search(r"https?://(?!testserver[/:\"'])", html), re.findall(r"https?://\S+", html)
+    assert "//cdn" not in html
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+    assert urls
+    for url in urls:
+        assert url.startswith("/static/"), url
+        static = client.get(url)
+        assert static.status_code == 200, url
+        assert b"".join(static.streaming_content if static.streaming else [static.content])
+        static.close()
