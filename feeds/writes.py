@@ -56,7 +56,7 @@ VALIDATORS = {
     "accountNotConnected": "the source account is connected to QBO",
     "feedDisconnected": "the account's feed was not disconnected in QuickBooks",
     "transactionObject": "each transaction is a JSON object",
-    "transactionId": f"id is a string of 1 to {MAX_ID_LENGTH} characters",
+    "transactionId": f"id is a string of 1 to {MAX_ID_LENGTH} characters, without NUL",
     "duplicateId": "an id appears once in a request",
     "amount": "amount is a non-zero decimal with at most 2 decimal places",
     "description": f"description has 1 to {MAX_DESCRIPTION_LENGTH} characters after trimming",
@@ -187,11 +187,11 @@ def _parse_one(index: int, raw: Any, report: Report) -> Parsed | None:
     before = len(report.errors)
 
     tid = raw.get("id")
-    if not isinstance(tid, str) or not 1 <= len(tid) <= MAX_ID_LENGTH:
+    if not isinstance(tid, str) or not 1 <= len(tid) <= MAX_ID_LENGTH or "\x00" in tid:
         report.error(
             position,
             "transactionId",
-            f"{position}.id must be a string of 1 to {MAX_ID_LENGTH} characters.",
+            f"{position}.id must be a string of 1 to {MAX_ID_LENGTH} characters, without NUL.",
         )
         item = position
     else:
@@ -211,7 +211,9 @@ def _parse_one(index: int, raw: Any, report: Report) -> Parsed | None:
         report.error(item, "description", "description is required and must not be blank.")
     else:
         description = description.strip()
-        if len(description) > MAX_DESCRIPTION_LENGTH:
+        if "\x00" in description:
+            report.error(item, "description", "description must not contain the NUL character.")
+        elif len(description) > MAX_DESCRIPTION_LENGTH:
             report.error(
                 item,
                 "description",

@@ -356,6 +356,7 @@ def test_the_body_account_id_must_equal_the_paths(alice_api, linked):
         ({"description": "   "}, "description"),
         ({"description": "x" * 1001}, "description"),
         ({"description": 12}, "description"),
+        ({"description": "nul\x00byte"}, "description"),
         ({"clearedOnDate": "25/11/2026"}, "clearedOnDate"),
         ({"clearedOnDate": "2026-02-30"}, "clearedOnDate"),
         ({"clearedOnDate": None}, "clearedOnDate"),
@@ -377,7 +378,7 @@ def test_each_invalid_field_is_reported_and_nothing_is_stored(alice_api, linked,
     assert BankTransaction.objects.count() == 0
 
 
-@pytest.mark.parametrize("bad_id", ["", "x" * 101, 42, None])
+@pytest.mark.parametrize("bad_id", ["", "x" * 101, 42, None, "nul\x00"])
 def test_an_invalid_transaction_id_is_reported_by_position(alice_api, linked, bad_id):
     response = write(alice_api, linked, [txn("fine"), txn("ignored") | {"id": bad_id}])
     assert errors_of(response) == [("transactions[1]", "transactionId")]
@@ -677,3 +678,9 @@ def test_two_concurrent_writes_of_the_same_transactions_store_them_once(frozen_n
     assert sorted(r.status_code for r in results) == [202] * 4
     assert sorted(r.json()["transactionCount"] for r in results) == [0, 0, 0, 200]
     assert BankTransaction.objects.filter(source_account=account).count() == 200
+
+
+def test_a_nul_character_in_the_path_is_a_404_not_a_crash(alice_api, linked):
+    response = write(alice_api, linked, [txn("x")], account_id="alice%00chk")
+    assert response.status_code == 404
+    assert response.json()["statusCode"] == 404

@@ -44,6 +44,8 @@ class ApiMiddleware:
         return response
 
     def check(self, request: HttpRequest) -> HttpResponse | None:
+        if "\x00" in request.path:
+            return errors.response(request, 404, "No id contains the NUL character.")
         if request.method not in BODY_METHODS:
             return None
         try:

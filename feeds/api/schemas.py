@@ -34,14 +34,21 @@ PushStatus = Literal["Pending", "Success", "Failed"]
 TransactionType = Literal["Credit", "Debit", "Unknown"]
 DeliveryState = Literal["pending", "delivered"]
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# No control characters in names and codes, and no NUL anywhere: PostgreSQL cannot store it.
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+_NO_NUL = r"^[^\x00]*$"
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE),
+]
+Description = Annotated[str, StringConstraints(max_length=2000, pattern=_NO_NUL)]
 AccountId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=100, pattern=r"^[^/\x00-\x1f]+$"),
     Field(description="The client's id of the account, unique per connection; no '/'."),
 ]
 RESERVED_ACCOUNT_IDS = ("batch", "credentials")
-Code = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50, pattern=_PRINTABLE)]
 
 
 class Lenient(Schema):
@@ -81,13 +88,13 @@ class Error(Schema):
 class CompanyIn(Lenient):
     name: Name
     country: Country = Field(description="Only companies in the US or Canada are supported.")
-    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    description: Description = ""
 
 
 class CompanyPatch(Strict):
     name: Name | None = None
     country: Country | None = None
-    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    description: Description | None = None
 
 
 class CompanyOut(Schema):
@@ -145,7 +152,8 @@ class SourceAccountIn(Lenient):
     accountName: Name
     accountType: AccountType
     accountNumber: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=_PRINTABLE),
     ]
     routingNumber: Code | None = None
     sortCode: Code | None = None
@@ -218,7 +226,10 @@ class CredentialsOut(Schema):
 class BankTransactionIn(Lenient):
     """One transaction of a write (documentation of the body; see §8 rules in the description)."""
 
-    id: Annotated[str, StringConstraints(min_length=1, max_length=writes.MAX_ID_LENGTH)]
+    id: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=writes.MAX_ID_LENGTH, pattern=_NO_NUL),
+    ]
     clearedOnDate: dt.date | None = Field(
         default=None,
         description="The day it cleared, in the account's local calendar. Required unless "
@@ -229,7 +240,8 @@ class BankTransactionIn(Lenient):
     )
     amount: MoneyIn = Field(description="Non-zero; credits positive, debits negative.")
     description: Annotated[
-        str, StringConstraints(min_length=1, max_length=writes.MAX_DESCRIPTION_LENGTH)
+        str,
+        StringConstraints(min_length=1, max_length=writes.MAX_DESCRIPTION_LENGTH, pattern=_NO_NUL),
     ]
     transactionType: TransactionType | None = Field(
         default=None, description="Defaults from the sign of amount."

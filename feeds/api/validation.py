@@ -28,6 +28,11 @@ def message_for(error: dict[str, Any], path: str) -> str:
         return COUNTRY_MESSAGE
     if kind == "missing":
         return f"{path} is required."
+    if kind == "string_pattern_mismatch":
+        return (
+            f"{path} contains a character that is not allowed here (a control character such "
+            "as NUL, or '/' in an account id)."
+        )
     if kind == "extra_forbidden":
         return f"{path} cannot be changed here."
     message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
