@@ -67,7 +67,7 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "feeds.api.middleware.ApiMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
+    "feeds.link.csrf.CsrfMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -166,6 +166,9 @@ STORAGES = {
 }
 # Uploads are kept in the database (the logo), so no MEDIA_ROOT is served. Keep the request
 # size limit a little above the 2 MB logo limit.
+# Where the Link pages send the SMB user to sign in to QuickBooks Online (a new tab).
+QBO_APP_URL = env.str("QBO_APP_URL", default="https://qbo.intuit.com/app/banking")
+
 # An API body may carry 1000 transactions of up to 1000 characters of description each.
 API_MAX_BODY_BYTES = 4 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES

@@ -10,5 +10,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
+    path("link/", include("feeds.link.urls")),
     path("branding/logo", accounts_views.logo, name="org-logo"),
 ]

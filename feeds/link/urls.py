@@ -1,0 +1,15 @@
+from django.urls import path
+
+from feeds.link import views
+
+app_name = "link"
+urlpatterns = [
+    path("start", views.start, name="start"),
+    path("", views.connect, name="connect"),
+    path("accounts", views.choose, name="choose"),
+    path("setup", views.setup, name="setup"),
+    path("credentials", views.credentials_page, name="credentials"),
+    path("revoke", views.revoke, name="revoke"),
+    path("status", views.status, name="status"),
+    path("language", views.language, name="language"),
+]

@@ -1,0 +1,339 @@
+"""The Link pages (`product.md` §4): where the SMB user picks the source accounts to feed and gets
+one-time credentials for QuickBooks Online.
+
+The signed Link URL opens `/link/start?token=…`, which binds the browser session to the
+connection and redirects at once, so the token leaves the address bar. Every other page reads the
+connection from the session and checks it again (revoked URLs, integration switched off,
+deauthorized connection). Secrets are shown once, in the response to the POST that made them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.audit import Actor, record
+from accounts.models import Country, OrganizationSettings
+from feeds import credentials, links
+from feeds.models import (
+    Connection,
+    ConnectionStatus,
+    CredentialOrigin,
+    SourceAccount,
+    SourceAccountStatus,
+)
+
+SESSION_KEY = "link"
+# The browser session outlives the one-hour Link URL a little, so that a user who got
+# credentials near the end of the hour can still watch the accounts connect.
+SESSION_SECONDS = 2 * 3600
+
+
+@dataclass
+class LinkContext:
+    connection: Connection
+    org: OrganizationSettings
+    chosen: list[int]
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.smb(self.connection.pk)
+
+
+def _secure(response: HttpResponse) -> HttpResponse:
+    # Nothing on these pages may be cached or leak through a Referer to another site.
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _org() -> OrganizationSettings:
+    org = OrganizationSettings.objects.defer("logo").filter(pk=1).first()
+    return org or OrganizationSettings()
+
+
+def problem(request: HttpRequest, kind: str, status: int, org=None) -> HttpResponse:
+    """A page that says what went wrong and what to do, in the user's language."""
+    org = org or _org()
+    institution = org.institution_name
+    pages = {
+        "expired": (
+            _("This link has expired"),
+            _(
+                "For your security, links to this page work for one hour. Go back to "
+                "%(institution)s and open the QuickBooks Online connection again to get a new "
+                "link."
+            ),
+        ),
+        "invalid": (
+            _("This link is not valid"),
+            _(
+                "The link may be incomplete or altered. Go back to %(institution)s and open the "
+                "QuickBooks Online connection again to get a new link."
+            ),
+        ),
+        "revoked": (
+            _("This link is no longer valid"),
+            _(
+                "It was replaced or cancelled. Go back to %(institution)s and open the "
+                "QuickBooks Online connection again to get a new link."
+            ),
+        ),
+        "missing": (
+            _("Your session has ended"),
+            _(
+                "Open the QuickBooks Online connection again from %(institution)s to get a new "
+                "link."
+            ),
+        ),
+        "unavailable": (
+            _("Not available yet"),
+            _(
+                "Connecting your accounts to QuickBooks Online is not available at the moment. "
+                "Please contact %(institution)s."
+            ),
+        ),
+        "country": (
+            _("Not available for your company"),
+            _(
+                "QuickBooks Online bank feeds are available only to companies in Canada and the "
+                "United States. Please contact %(institution)s."
+            ),
+        ),
+        "deauthorized": (
+            _("This connection was closed"),
+            _(
+                "%(institution)s closed this connection to QuickBooks Online. Contact them if you "
+                "want to connect your accounts again."
+            ),
+        ),
+    }
+    title, message = pages[kind]
+    context = {
+        "org": org,
+        "title": title,
+        "message": message % {"institution": institution},
+        "kind": kind,
+    }
+    return _secure(render(request, "link/problem.html", context, status=status))
+
+
+def link_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Resolve the session's connection and refuse what may not go on."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        data = request.session.get(SESSION_KEY)
+        if not data:
+            return problem(request, "missing", 401)
+        connection = (
+            Connection.objects.select_related("company").filter(pk=data.get("connection")).first()
+        )
+        if connection is None or connection.link_generation != data.get("generation"):
+            return problem(request, "revoked", 401)
+        org = _org()
+        refusal = _refusal(connection, org)
+        if refusal:
+            return problem(request, *refusal, org=org)
+        context = LinkContext(connection, org, list(data.get("chosen", [])))
+        return _secure(view(request, context, *args, **kwargs))
+
+    return wrapper
+
+
+def _refusal(connection: Connection, org: OrganizationSettings) -> tuple[str, int] | None:
+    if connection.status == ConnectionStatus.DEAUTHORIZED:
+        return "deauthorized", 410
+    if connection.company.country not in Country.values:
+        return "country", 403
+    if not org.integration_enabled:
+        return "unavailable", 403
+    return None
+
+
+def _page(request: HttpRequest, link: LinkContext, template: str, status: int = 200, **extra):
+    context = {
+        "org": link.org,
+        "company": link.connection.company,
+        "country": link.connection.company.country,
+        "step": extra.pop("step", None),
+        **extra,
+    }
+    return render(request, template, context, status=status)
+
+
+def _accounts(link: LinkContext) -> list[SourceAccount]:
+    return list(SourceAccount.objects.filter(connection=link.connection).order_by("created", "id"))
+
+
+def _chosen(link: LinkContext) -> list[SourceAccount]:
+    return [a for a in _accounts(link) if a.pk in link.chosen]
+
+
+def _save_chosen(request: HttpRequest, ids: list[int]) -> None:
+    data = dict(request.session[SESSION_KEY])
+    data["chosen"] = ids
+    request.session[SESSION_KEY] = data
+
+
+# Views -------------------------------------------------------------------------------------------
+
+
+@require_GET
+def start(request: HttpRequest) -> HttpResponse:
+    """The Link URL: check the token, bind the session, and drop the token from the address."""
+    try:
+        connection = links.read_token(request.GET.get("token", ""))
+    except links.LinkTokenError as exc:
+        return problem(request, exc.reason, 401)
+    org = _org()
+    refusal = _refusal(connection, org)
+    if refusal:
+        return problem(request, *refusal, org=org)
+    request.session.cycle_key()
+    request.session[SESSION_KEY] = {
+        "connection": str(connection.pk),
+        "generation": connection.link_generation,
+        "chosen": [],
+    }
+    request.session.set_expiry(SESSION_SECONDS)
+    record(Actor.smb(connection.pk), "link.opened", connection)
+    return _secure(redirect("link:connect"))
+
+
+@require_GET
+@link_view
+def connect(request: HttpRequest, link: LinkContext) -> HttpResponse:
+    """Screen 1: what will be shared, and with whom."""
+    return _page(request, link, "link/connect.html", step=1)
+
+
+@require_http_methods(["GET", "POST"])
+@link_view
+def choose(request: HttpRequest, link: LinkContext) -> HttpResponse:
+    """Screen 2: tick the accounts to feed."""
+    accounts = _accounts(link)
+    selectable = {a.pk for a in accounts if a.status != SourceAccountStatus.CONNECTED}
+    error = ""
+    selected = set(link.chosen)
+    if request.method == "POST":
+        picked = {int(v) for v in request.POST.getlist("accounts") if v.isdigit()}
+        selected = picked & selectable
+        if selected:
+            _save_chosen(request, sorted(selected))
+            return redirect("link:setup")
+        error = _("Choose at least one account to connect.")
+    return _page(
+        request,
+        link,
+        "link/choose.html",
+        status=400 if error else 200,
+        step=2,
+        accounts=accounts,
+        selectable=selectable,
+        selected=selected,
+        error=error,
+        all_connected=bool(accounts) and not selectable,
+    )
+
+
+@require_GET
+@link_view
+def setup(request: HttpRequest, link: LinkContext) -> HttpResponse:
+    """Screen 3: the steps in QuickBooks, the callout, and Get credentials."""
+    chosen = _chosen(link)
+    if not chosen:
+        return redirect("link:choose")
+    return _page(
+        request,
+        link,
+        "link/setup.html",
+        step=3,
+        chosen=chosen,
+        callout=link.org.callout(request.LANGUAGE_CODE),
+        qbo_url=settings.QBO_APP_URL,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@link_view
+def credentials_page(request: HttpRequest, link: LinkContext) -> HttpResponse:
+    """Screen 4. A POST makes a new set and is the only response that ever shows its password;
+    a GET (a reload, or coming back) shows the status and offers new credentials."""
+    chosen = _chosen(link)
+    if not chosen:
+        return redirect("link:choose")
+    issued = password = None
+    if request.method == "POST":
+        with transaction.atomic():
+            issued, password = credentials.issue(
+                link.connection, chosen, origin=CredentialOrigin.LINK, actor=link.actor
+            )
+    return _page(
+        request,
+        link,
+        "link/credentials.html",
+        step=4,
+        chosen=chosen,
+        issued=issued,
+        password=password,
+        minutes=int(credentials.LIFETIME / dt.timedelta(minutes=1)),
+        all_connected=all(a.status == SourceAccountStatus.CONNECTED for a in chosen),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@link_view
+def revoke(request: HttpRequest, link: LinkContext) -> HttpResponse:
+    """Revoke every unused credential set of the connection, after a confirmation."""
+    if request.method == "POST":
+        count = credentials.revoke_unused(link.connection, actor=link.actor)
+        messages.success(
+            request,
+            _("Your credentials were revoked. They can no longer be used in QuickBooks.")
+            if count
+            else _("There were no unused credentials to revoke."),
+        )
+        return redirect("link:setup" if _chosen(link) else "link:choose")
+    return _page(request, link, "link/revoke.html", step=4)
+
+
+@require_GET
+@link_view
+def status(request: HttpRequest, link: LinkContext) -> HttpResponse:
+    """The chosen accounts' status, for the status panel's polling."""
+    chosen = _chosen(link)
+    labels = dict(SourceAccountStatus.choices)
+    done = bool(chosen) and all(a.status == SourceAccountStatus.CONNECTED for a in chosen)
+    return JsonResponse(
+        {
+            "accounts": [
+                {"id": a.pk, "status": a.status, "label": str(labels[a.status])} for a in chosen
+            ],
+            "done": done,
+            "message": _("All set! Your accounts are connected to QuickBooks Online.")
+            if done
+            else "",
+            "checked": timezone.now().isoformat(),
+        }
+    )
+
+
+@require_POST
+def language(request: HttpRequest) -> HttpResponse:
+    """The language toggle of the Link pages (Django's set_language, kept under /link/ so that
+    its CSRF check knows these pages send no Referer)."""
+    from django.views.i18n import set_language
+
+    return _secure(set_language(request))
