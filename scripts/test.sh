@@ -9,6 +9,31 @@ TEST_DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgr
 
 $PY manage.py compilemessages -v0
 
+# Browser tests drive Debian's chromium (Playwright cannot download browsers here).
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$CHROMIUM" ]; then
+  echo "== Installing chromium for the browser tests (apt-get)"
+  if [ "$(id -u)" = 0 ]; then
+    SUDO=()
+  elif command -v sudo > /dev/null && sudo -n true 2> /dev/null; then
+    SUDO=(sudo -n)
+  else
+    SUDO=(false)
+  fi
+  if ! { "${SUDO[@]}" apt-get update -qq > /tmp/linksite-apt.log 2>&1 &&
+      DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq chromium \
+        >> /tmp/linksite-apt.log 2>&1; }; then
+    echo "Could not install chromium with apt-get (see /tmp/linksite-apt.log)." >&2
+  fi
+fi
+if [ ! -x "$CHROMIUM" ]; then
+  if [ "${REQUIRE_BROWSER:-0}" = "1" ]; then
+    echo "REQUIRE_BROWSER=1 and $CHROMIUM is missing: failing." >&2
+    exit 1
+  fi
+  echo "Browser tests will be skipped: $CHROMIUM is missing (set REQUIRE_BROWSER=1 to fail)."
+fi
+
 echo "== SQLite leg"
 DATABASE_URL=sqlite:///var/test.sqlite3 $PY -m pytest "$@"
 
