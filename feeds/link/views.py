@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.audit import Actor, record
 from accounts.models import Country, OrganizationSettings
 from feeds import credentials, links
+from feeds.link.csrf import csrf_protect_no_referrer
 from feeds.models import (
     Connection,
     ConnectionStatus,
@@ -219,6 +220,7 @@ def connect(request: HttpRequest, link: LinkContext) -> HttpResponse:
     return _page(request, link, "link/connect.html", step=1)
 
 
+@csrf_protect_no_referrer
 @require_http_methods(["GET", "POST"])
 @link_view
 def choose(request: HttpRequest, link: LinkContext) -> HttpResponse:
@@ -266,6 +268,7 @@ def setup(request: HttpRequest, link: LinkContext) -> HttpResponse:
     )
 
 
+@csrf_protect_no_referrer
 @require_http_methods(["GET", "POST"])
 @link_view
 def credentials_page(request: HttpRequest, link: LinkContext) -> HttpResponse:
@@ -293,6 +296,7 @@ def credentials_page(request: HttpRequest, link: LinkContext) -> HttpResponse:
     )
 
 
+@csrf_protect_no_referrer
 @require_http_methods(["GET", "POST"])
 @link_view
 def revoke(request: HttpRequest, link: LinkContext) -> HttpResponse:
@@ -330,6 +334,7 @@ def status(request: HttpRequest, link: LinkContext) -> HttpResponse:
     )
 
 
+@csrf_protect_no_referrer
 @require_POST
 def language(request: HttpRequest) -> HttpResponse:
     """The language toggle of the Link pages (Django's set_language, kept under /link/ so that
