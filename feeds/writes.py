@@ -118,16 +118,21 @@ class Report:
     warnings: list[Problem] = field(default_factory=list)
 
     def error(self, item_id: str, validator: str, message: str) -> None:
-        self.errors.append(Problem(item_id, message, validator))
+        self.errors.append(Problem(storable(item_id), storable(message), validator))
 
     def warn(self, item_id: str, validator: str, message: str) -> None:
-        self.warnings.append(Problem(item_id, message, validator))
+        self.warnings.append(Problem(storable(item_id), storable(message), validator))
 
     def as_json(self) -> dict[str, list[dict[str, str]]]:
         return {
             "errors": [p.as_json() for p in self.errors],
             "warnings": [p.as_json() for p in self.warnings],
         }
+
+
+def storable(text: str) -> str:
+    """Client text echoed in a report, made safe for any database: NUL spelled out."""
+    return text.replace("\x00", "\\x00")
 
 
 def parse_date(value: Any) -> dt.date | None:

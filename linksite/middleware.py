@@ -25,4 +25,8 @@ class ContentSecurityPolicyMiddleware:
         if "Content-Security-Policy" not in response:
             admin = request.path.startswith(("/admin/", "/api/v1/docs"))
             response["Content-Security-Policy"] = CSP_ADMIN if admin else CSP
+        if request.path.startswith("/link/"):
+            # Link pages carry one-time secrets: never cached, never leaked through a Referer.
+            response["Cache-Control"] = "no-store"
+            response["Referrer-Policy"] = "no-referrer"
         return response

@@ -684,3 +684,29 @@ def test_a_nul_character_in_the_path_is_a_404_not_a_crash(alice_api, linked):
     response = write(alice_api, linked, [txn("x")], account_id="alice%00chk")
     assert response.status_code == 404
     assert response.json()["statusCode"] == 404
+
+
+def test_client_text_echoed_in_a_report_is_stored_safely(alice_api, linked):
+    # A NUL in a field name comes back in a warning; PostgreSQL's jsonb cannot hold a NUL.
+    item = txn("echo") | {"odd\u0000key": 1}
+    response = write(alice_api, linked, [item, txn("echo") | {"id": "dup\u0000"}])
+    assert response.status_code == 202
+    assert response.json()["status"] == "Failed"
+    warning = response.json()["validation"]["warnings"][0]["message"]
+    assert warning.startswith("odd\\x00key is not a known transaction field")
+
+
+def test_a_body_with_an_unpaired_surrogate_is_refused_with_400(alice_api, linked):
+    raw = b'{"accountId": "alice-chk", "transactions": [{"id": "s", "description": "\\ud800"}]}'
+    response = alice_api.post(path(linked.company, linked.connection), raw=raw)
+    assert response.status_code == 400
+    assert "surrogate" in response.json()["error"]
+    company = alice_api.post("/companies", raw=b'{"name": "A\\udfffB", "country": "US"}')
+    assert company.status_code == 400
+    assert PushOperation.objects.count() == 0
+
+
+def test_an_idempotency_key_must_be_printable_ascii(alice_api, linked):
+    response = write(alice_api, linked, [txn("k")], **{"Idempotency-Key": "clé"})
+    assert response.status_code == 400
+    assert PushOperation.objects.count() == 0

@@ -48,13 +48,7 @@ class ExactJsonParser(Parser):
     """Decimals in bodies stay exact (no float on the way)."""
 
     def parse_body(self, request: HttpRequest) -> Any:
-        import json
-        from decimal import Decimal
-
-        def reject(name: str) -> Any:
-            raise ValueError(f"{name} is not a number JSON allows")
-
-        return json.loads(request.body, parse_float=Decimal, parse_constant=reject)
+        return errors.load_json(request.body)
 
 
 class LinksiteApi(NinjaAPI):

@@ -3,9 +3,7 @@ bodies, and the JSON form of each object."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
@@ -14,7 +12,7 @@ from django.http import HttpRequest
 from accounts.audit import Actor
 from accounts.models import ApiKey, Company, Country, OrganizationSettings
 from feeds import links
-from feeds.api.errors import ApiError, describe_json_error, field_error
+from feeds.api.errors import ApiError, describe_json_error, field_error, load_json
 from feeds.models import BankTransaction, Connection, PushOperation, PushStatus, SourceAccount
 
 MAX_PAGE_SIZE = 5000
@@ -120,14 +118,10 @@ def json_value(request: HttpRequest) -> Any:
     if not request.body:
         raise field_error(400, "body", "jsonObject", "The body is empty; send a JSON object.")
     try:
-        value = json.loads(request.body, parse_float=Decimal, parse_constant=_no_constant)
+        value = load_json(request.body)
     except (ValueError, RecursionError) as exc:
         raise field_error(400, "body", "json", describe_json_error(exc)) from None
     return value
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def page(query: QuerySet, number: int, size: int, render: Any) -> dict[str, Any]:

@@ -90,12 +90,15 @@ def write_transactions(
     key = request.headers.get("Idempotency-Key")
     claim = None
     if key is not None:
-        if not 1 <= len(key) <= idempotency.MAX_KEY_LENGTH:
+        if not 1 <= len(key) <= idempotency.MAX_KEY_LENGTH or not (
+            key.isascii() and key.isprintable()
+        ):
             raise field_error(
                 400,
                 "Idempotency-Key",
                 "idempotencyKey",
-                f"Idempotency-Key must have 1 to {idempotency.MAX_KEY_LENGTH} characters.",
+                f"Idempotency-Key must have 1 to {idempotency.MAX_KEY_LENGTH} printable ASCII "
+                "characters (a UUID is a good choice).",
             )
         claim = idempotency.begin(
             common.api_key(request).client, key, idempotency.fingerprint(request.path, body)

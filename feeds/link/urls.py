@@ -12,4 +12,5 @@ urlpatterns = [
     path("revoke", views.revoke, name="revoke"),
     path("status", views.status, name="status"),
     path("language", views.language, name="language"),
+    path("problem/<slug:kind>", views.problem_page, name="problem"),
 ]

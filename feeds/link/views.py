@@ -19,6 +19,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -126,8 +127,29 @@ def problem(request: HttpRequest, kind: str, status: int, org=None) -> HttpRespo
         "title": title,
         "message": message % {"institution": institution},
         "kind": kind,
+        # The language toggle comes back to this page, never to a URL with a token in it.
+        "next_path": reverse("link:problem", args=[kind]),
     }
     return _secure(render(request, "link/problem.html", context, status=status))
+
+
+PROBLEM_STATUS = {
+    "expired": 401,
+    "invalid": 401,
+    "revoked": 401,
+    "missing": 401,
+    "unavailable": 403,
+    "country": 403,
+    "deauthorized": 410,
+}
+
+
+@require_GET
+def problem_page(request: HttpRequest, kind: str) -> HttpResponse:
+    """A problem page again, e.g. after switching its language."""
+    if kind not in PROBLEM_STATUS:
+        kind = "missing"
+    return problem(request, kind, PROBLEM_STATUS[kind])
 
 
 def link_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -230,7 +252,7 @@ def choose(request: HttpRequest, link: LinkContext) -> HttpResponse:
     error = ""
     selected = set(link.chosen)
     if request.method == "POST":
-        picked = {int(v) for v in request.POST.getlist("accounts") if v.isdigit()}
+        picked = {int(v) for v in request.POST.getlist("accounts") if v.isascii() and v.isdigit()}
         selected = picked & selectable
         if selected:
             _save_chosen(request, sorted(selected))
@@ -289,6 +311,7 @@ def credentials_page(request: HttpRequest, link: LinkContext) -> HttpResponse:
         "link/credentials.html",
         step=4,
         chosen=chosen,
+        qbo_url=settings.QBO_APP_URL,
         issued=issued,
         password=password,
         minutes=int(credentials.LIFETIME / dt.timedelta(minutes=1)),
