@@ -29,5 +29,8 @@ def long_date(value: dt.date, country: str = "CA") -> str:
 
 
 def short_time(value: dt.datetime, country: str = "CA") -> str:
-    """A time of day in the deployment's time zone."""
-    return format_time(timezone.localtime(value), format="short", locale=babel_locale(country))
+    """A time of day in the deployment's time zone. French writes `7 h 05`, not CLDR's `07 h 05`
+    (Office québécois de la langue française)."""
+    locale = babel_locale(country)
+    pattern = "H 'h' mm" if locale.startswith("fr") else "short"
+    return format_time(timezone.localtime(value), format=pattern, locale=locale)
