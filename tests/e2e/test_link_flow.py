@@ -71,7 +71,11 @@ def check_screen(page: Page, output_path: str, name: str) -> int:
         assert scroll <= width, f"{name} is {scroll}px wide at {width}px"
     page.set_viewport_size({"width": 1280, "height": 800})
     results = AXE.run(page)
-    bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    violations = results.response["violations"]
+    with (folder.parent / "axe-summary.txt").open("a") as summary:
+        found = ", ".join(f"{v['id']} ({v['impact']})" for v in violations) or "none"
+        summary.write(f"{name}: {len(violations)} violations: {found}\n")
+    bad = [v for v in violations if v["impact"] in ("serious", "critical")]
     assert bad == [], [(v["id"], [n["target"] for n in v["nodes"]]) for v in bad]
     return results.violations_count
 
@@ -230,9 +234,15 @@ def test_the_copy_buttons_copy_the_credentials(browser, live_server, alice, org)
     context.close()
 
 
-def test_an_expired_link_shows_its_own_page_in_french(browser, live_server, alice, org):
+def test_a_bad_link_shows_its_own_page_in_french_and_keeps_it_across_the_toggle(
+    browser, live_server, alice, org, output_path
+):
     page = browser.new_page(locale="fr-CA")
     response = page.goto(f"{live_server.url}/link/start?token=tampered")
     assert response.status == 401
     expect(page.get_by_role("heading", level=1)).to_have_text("Ce lien n’est pas valide")
+    check_screen(page, output_path, "fr-problem-invalid")
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("This link is not valid")
+    assert "token" not in page.url
     page.close()
