@@ -12,8 +12,9 @@ import secrets
 import string
 from collections.abc import Iterable
 
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.audit import Actor, record
@@ -95,3 +96,77 @@ def revoke_unused(connection: Connection, *, actor: Actor) -> int:
         count = unused.update(revoked=timezone.now())
         record(actor, "credentials.revoked", connection, count=count, usernames=usernames)
     return count
+
+
+MAX_FAILED_ATTEMPTS = 5
+# Verified against when the username is unknown, so that both paths cost one slow hash.
+_DUMMY_HASH: list[str] = []
+
+
+class CredentialError(Exception):
+    """Redemption refused. `reason` is for the audit trail only: QBO (and so the SMB user) is
+    never told which of these it was."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # unknown, wrong_password, expired, used, revoked, locked
+
+
+def _dummy_hash() -> str:
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(make_password(new_password()))
+    return _DUMMY_HASH[0]
+
+
+def redeem(username: str, password: str, *, actor: Actor) -> CredentialSet:
+    """Spend a credential set for one QBO link (`product.md` §5, §6), or raise CredentialError.
+
+    One slow hash whatever the username; every attempt is audited (never the password); five
+    wrong passwords lock the set; of two concurrent redemptions exactly one wins (the spend is a
+    conditional UPDATE). Call it inside the transaction that records what the link creates."""
+    username = username.strip().upper()
+    now = timezone.now()
+    credential_set = (
+        CredentialSet.objects.select_related("connection").filter(username=username).first()
+    )
+    password_ok = check_password(
+        password, credential_set.password_hash if credential_set else _dummy_hash()
+    )
+    if credential_set is None:
+        record(actor, "credentials.verify_failed", None, username=username[:20], reason="unknown")
+        raise CredentialError("unknown")
+
+    def refuse(reason: str, **data) -> CredentialError:
+        record(actor, "credentials.verify_failed", credential_set, reason=reason, **data)
+        return CredentialError(reason)
+
+    state = credential_set.state
+    if state != "active":
+        raise refuse(state)
+    if not password_ok:
+        with transaction.atomic():
+            CredentialSet.objects.filter(pk=credential_set.pk).update(
+                failed_attempts=F("failed_attempts") + 1
+            )
+            attempts = CredentialSet.objects.values_list("failed_attempts", flat=True).get(
+                pk=credential_set.pk
+            )
+            if attempts >= MAX_FAILED_ATTEMPTS:
+                CredentialSet.objects.filter(pk=credential_set.pk, locked__isnull=True).update(
+                    locked=now
+                )
+            error = refuse("wrong_password", failed_attempts=attempts)
+        raise error
+    spent = CredentialSet.objects.filter(
+        pk=credential_set.pk,
+        used__isnull=True,
+        revoked__isnull=True,
+        locked__isnull=True,
+        expires__gt=now,
+    ).update(used=now)
+    if spent != 1:
+        credential_set.refresh_from_db()
+        raise refuse(credential_set.state if credential_set.state != "active" else "used")
+    credential_set.used = now
+    record(actor, "credentials.redeemed", credential_set, username=credential_set.username)
+    return credential_set
