@@ -164,15 +164,28 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-# Uploads are kept in the database (the logo), so no MEDIA_ROOT is served. Keep the request
-# size limit a little above the 2 MB logo limit.
-# Where the Link pages send the SMB user to sign in to QuickBooks Online (a new tab).
-QBO_APP_URL = env.str("QBO_APP_URL", default="https://qbo.intuit.com/app/banking")
-
-# An API body may carry 1000 transactions of up to 1000 characters of description each.
+# Request bodies: an API write may carry 1000 transactions of up to 1000 characters of
+# description each; uploads are kept in the database (the logo, at most 2 MB), so no MEDIA_ROOT
+# is served.
 API_MAX_BODY_BYTES = 4 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 3 * 1024 * 1024
+
+# QuickBooks Online. Where the Link pages send the SMB user to sign in (a new tab).
+QBO_APP_URL = env.str("QBO_APP_URL", default="https://qbo.intuit.com/app/banking")
+# The wire protocol (product.md §6): the same partner key and signing secret on both sides.
+# linksite pushes transactions to QBO_BASE_URL; the sandbox calls linksite at LINKSITE_URL.
+QBO_PARTNER_KEY = env.str("QBO_PARTNER_KEY", default="")
+QBO_SIGNING_SECRET = env.str("QBO_SIGNING_SECRET", default="")
+QBO_SANDBOX_ENABLED = env.bool("QBO_SANDBOX_ENABLED", default=False)
+QBO_BASE_URL = env.str(
+    "QBO_BASE_URL",
+    default=f"{SITE_URL}/qbo-sandbox/api/v1" if QBO_SANDBOX_ENABLED else "",
+).rstrip("/")
+LINKSITE_URL = env.str("LINKSITE_URL", default=SITE_URL).rstrip("/")
+# Seconds: connecting, then reading the answer, for every request linksite sends to QBO.
+QBO_CONNECT_TIMEOUT = env.float("QBO_CONNECT_TIMEOUT", default=5.0)
+QBO_READ_TIMEOUT = env.float("QBO_READ_TIMEOUT", default=30.0)
 
 # Security. Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER=true (it then trusts
 # X-Forwarded-Proto) and leave SECURE_SSL_REDIRECT on, or switch it off if the proxy redirects.

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -11,5 +12,11 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
     path("link/", include("feeds.link.urls")),
+    path("qbo/v1/", include("feeds.qbo.urls")),
     path("branding/logo", accounts_views.logo, name="org-logo"),
 ]
+
+if settings.QBO_SANDBOX_ENABLED:
+    # The QBO emulator (product.md §7): same process for the demo, but it talks to linksite only
+    # over HTTP, through the wire protocol.
+    urlpatterns.append(path("qbo-sandbox/", include("qbo_sandbox.urls")))

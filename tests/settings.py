@@ -8,6 +8,9 @@ os.environ["DEBUG"] = "0"
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
 os.environ.setdefault("SITE_URL", "http://testserver")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("QBO_SANDBOX_ENABLED", "1")
+os.environ.setdefault("QBO_PARTNER_KEY", "test-partner-key")
+os.environ.setdefault("QBO_SIGNING_SECRET", "test-signing-secret-" + "s" * 32)
 
 from linksite.settings import *  # noqa: E402,F403
 

@@ -1,0 +1,2 @@
+app_name = "qbo_sandbox"
+urlpatterns: list = []
