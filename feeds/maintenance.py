@@ -16,6 +16,7 @@ from feeds.models import (
     CredentialSet,
     Feed,
     LinkSession,
+    ReplayGuard,
     SourceAccount,
     SourceAccountStatus,
 )
@@ -84,6 +85,8 @@ def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
         .get(CredentialSet._meta.label, 0)
     )
     summary["idempotency_keys_purged"] = idempotency.purge(now)
+    # Signatures older than the protocol's window can no longer be replayed.
+    ReplayGuard.objects.filter(seen__lt=now - dt.timedelta(minutes=10)).delete()
     if any(summary[k] for k in summary if k.endswith("_purged")):
         record(
             actor,

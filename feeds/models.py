@@ -506,3 +506,18 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class ReplayGuard(models.Model):
+    """QBO requests already accepted (a hash of method, path and signature): within the 5-minute
+    window a signed request is accepted once. Old rows are purged by the daily maintenance."""
+
+    signature = models.CharField(max_length=64, primary_key=True)
+    seen = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("accepted QBO signature")
+        verbose_name_plural = _("accepted QBO signatures")
+
+    def __str__(self) -> str:
+        return self.signature

@@ -21,3 +21,10 @@ def daily_push(**kwargs: Any) -> None:
     # Delivery to QBO needs the wire protocol (issue 5) and the delivery engine (issue 6); the
     # schedule exists now so that deployments set it up once.
     raise NotImplementedError("Delivery to QBO is built by the worker issue (#6).")
+
+
+def push_feed(feed_id: str, trigger: str = "update", **kwargs: Any) -> dict[str, Any]:
+    """Deliver one feed now (Update in QBO, or an operator). Queued by the QBO refresh endpoint;
+    the delivery itself is built by the worker issue (#6), so for now it only says so."""
+    log.info("push of feed %s requested (%s); delivery is not built yet", feed_id, trigger)
+    return {"feed": feed_id, "trigger": trigger, "delivered": 0, "note": "delivery not built yet"}

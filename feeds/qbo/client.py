@@ -1,0 +1,52 @@
+"""What linksite sends to QBO (`product.md` §6): signed batches of transactions, over one
+keep-alive HTTP session per worker process, with connect and read timeouts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+
+from feeds.qbo import signing
+
+
+class QboClient:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        partner_key: str | None = None,
+        secret: str | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> None:
+        self.base_url = (base_url or settings.QBO_BASE_URL).rstrip("/")
+        self.partner_key = partner_key or settings.QBO_PARTNER_KEY
+        self.secret = secret or settings.QBO_SIGNING_SECRET
+        self.timeout = timeout or (settings.QBO_CONNECT_TIMEOUT, settings.QBO_READ_TIMEOUT)
+        self.session = requests.Session()
+
+    def push(self, feed_id: str, payload: dict[str, Any]) -> requests.Response:
+        """POST one batch; raises requests' exceptions for timeouts and connection errors."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            **signing.sign(self.partner_key, self.secret, body),
+        }
+        url = f"{self.base_url}/feeds/{quote(feed_id, safe='')}/transactions"
+        return self.session.post(url, data=body, headers=headers, timeout=self.timeout)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+_client: QboClient | None = None
+
+
+def client() -> QboClient:
+    """The process's client (one keep-alive session per worker process)."""
+    global _client
+    if _client is None:
+        _client = QboClient()
+    return _client

@@ -1,0 +1,398 @@
+"""The QBO wire protocol as QBO calls it (`product.md` §6): signatures, credentials, linking feeds,
+Update and disconnect."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.db import connection as db_connection
+from django.test import Client
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from accounts.audit import Actor
+from accounts.models import AuditEvent
+from feeds import credentials
+from feeds.models import CredentialSet, Feed, LinkSession, SourceAccount
+from feeds.qbo import signing
+from tests.makers import make_account, make_company, make_connection
+
+TODAY = dt.date(2026, 11, 25)
+NOON = dt.datetime(2026, 11, 25, 17, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(NOON, tick=False) as traveller:
+        yield traveller
+
+
+def call(client, path: str, body=None, *, method="POST", key=None, secret=None, at=None, **hdr):
+    raw = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    headers = signing.sign(
+        settings.QBO_PARTNER_KEY if key is None else key,
+        settings.QBO_SIGNING_SECRET if secret is None else secret,
+        raw,
+        now=at,
+    )
+    headers.update(hdr)
+    if method == "GET":
+        return client.get(path, headers=headers)
+    return client.post(path, data=raw, content_type="application/json", headers=headers)
+
+
+@pytest.fixture
+def issued(alice, enabled):
+    return credentials.issue(
+        alice.connection,
+        [alice.checking, alice.card],
+        origin="link",
+        actor=Actor.smb(alice.connection.pk),
+    )
+
+
+@pytest.fixture
+def session(client, issued):
+    credential_set, password = issued
+    response = call(
+        client,
+        "/qbo/v1/credentials/verify",
+        {"username": credential_set.username, "password": password},
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def feed_item(source="alice-chk", target="35", start=TODAY - dt.timedelta(days=3), **extra):
+    return {
+        "sourceAccountId": source,
+        "targetAccountId": target,
+        "targetAccountName": "Checking",
+        "targetAccountType": "Bank",
+        "feedStartDate": start.isoformat(),
+        **extra,
+    }
+
+
+# Signatures ------------------------------------------------------------------------------------
+
+
+def test_the_institution_is_what_qbo_lists_in_its_search(client, enabled):
+    response = call(client, "/qbo/v1/institution", method="GET")
+    assert response.status_code == 200
+    assert response.json() == {"name": "Maple Bank", "logoUrl": None}
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        {"key": "wrong-partner-key"},
+        {"secret": "wrong-secret"},
+        {"at": time.mktime(NOON.timetuple()) - 301},
+        {"at": time.mktime(NOON.timetuple()) + 301},
+    ],
+    ids=["wrong partner key", "bad signature", "stale", "from the future"],
+)
+def test_a_badly_signed_request_is_refused_and_changes_nothing(client, issued, tamper):
+    credential_set, password = issued
+    body = {"username": credential_set.username, "password": password}
+    response = call(client, "/qbo/v1/credentials/verify", body, **tamper)
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+    assert CredentialSet.objects.get(pk=credential_set.pk).used is None
+    assert LinkSession.objects.count() == 0
+
+
+def test_an_altered_body_is_refused(client, issued):
+    credential_set, password = issued
+    raw = json.dumps({"username": credential_set.username, "password": password}).encode()
+    headers = signing.sign(settings.QBO_PARTNER_KEY, settings.QBO_SIGNING_SECRET, raw)
+    altered = raw.replace(b'"password"', b'"password" ')
+    response = client.post(
+        "/qbo/v1/credentials/verify", altered, content_type="application/json", headers=headers
+    )
+    assert response.status_code == 401
+    assert CredentialSet.objects.get(pk=credential_set.pk).used is None
+
+
+def test_a_replayed_request_is_refused(client, alice, enabled):
+    feed = link_one(alice)
+    raw = b""
+    headers = signing.sign(settings.QBO_PARTNER_KEY, settings.QBO_SIGNING_SECRET, raw)
+    path = f"/qbo/v1/feeds/{feed.pk}/refresh"
+    first = client.post(path, raw, content_type="application/json", headers=headers)
+    again = client.post(path, raw, content_type="application/json", headers=headers)
+    assert (first.status_code, again.status_code) == (202, 401)
+    assert OrmQ.objects.count() == 1
+
+
+def test_two_empty_requests_in_the_same_second_to_two_feeds_are_both_accepted(
+    client, alice, enabled
+):
+    first, second = link_one(alice), link_one(alice, alice.card)
+    assert call(client, f"/qbo/v1/feeds/{first.pk}/refresh").status_code == 202
+    assert call(client, f"/qbo/v1/feeds/{second.pk}/refresh").status_code == 202
+
+
+def test_a_body_naming_another_feed_is_refused(client, alice, enabled):
+    feed = link_one(alice)
+    body = {"feedId": "fd_other", "requestId": "r-1"}
+    assert call(client, f"/qbo/v1/feeds/{feed.pk}/disconnect", body).status_code == 404
+    assert Feed.objects.get(pk=feed.pk).disabled_on_utc is None
+
+
+def test_a_missing_signature_is_refused(client, enabled):
+    response = client.get("/qbo/v1/institution")
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+
+
+# Credentials ------------------------------------------------------------------------------------
+
+
+def test_good_credentials_open_a_link_session_with_the_chosen_accounts(client, issued, session):
+    credential_set, _ = issued
+    assert session["institution"]["name"] == "Maple Bank"
+    assert [a["id"] for a in session["accounts"]] == ["alice-chk", "alice-visa"]
+    account = session["accounts"][0]
+    assert account["displayName"] == "Alice Checking ••••6789"
+    assert account["accountType"] == "checking" and account["currency"] == "USD"
+    assert account["balance"] == "100.00"
+    link_session = LinkSession.objects.get(pk=session["linkSessionId"])
+    assert link_session.expires == timezone.now() + dt.timedelta(minutes=30)
+    assert CredentialSet.objects.get(pk=credential_set.pk).used is not None
+
+
+@pytest.mark.parametrize("state", ["wrong", "unknown", "expired", "used", "revoked", "locked"])
+def test_unusable_credentials_all_get_the_same_401(client, issued, frozen, state):
+    credential_set, password = issued
+    username = credential_set.username
+    if state == "wrong":
+        password = "Wrong" + password[5:]
+    elif state == "unknown":
+        username = "ZZZZ-ZZZZ-ZZZZ"
+    elif state == "expired":
+        frozen.shift(dt.timedelta(minutes=61))
+    elif state == "used":
+        CredentialSet.objects.filter(pk=credential_set.pk).update(used=timezone.now())
+    elif state == "revoked":
+        CredentialSet.objects.filter(pk=credential_set.pk).update(revoked=timezone.now())
+    elif state == "locked":
+        CredentialSet.objects.filter(pk=credential_set.pk).update(locked=timezone.now())
+    response = call(
+        client, "/qbo/v1/credentials/verify", {"username": username, "password": password}
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_credentials"
+    assert response.json()["message"] == (
+        "These credentials could not be verified. They may be wrong, expired, already used or "
+        "revoked; get new ones from the bank."
+    )
+    assert LinkSession.objects.count() == 0
+    assert AuditEvent.objects.filter(action="credentials.verify_failed").count() == 1
+
+
+def test_five_wrong_passwords_over_the_protocol_lock_the_set(client, issued, frozen):
+    credential_set, password = issued
+    for _ in range(5):
+        frozen.shift(1)  # each attempt is a new request, with its own signature
+        body = {"username": credential_set.username, "password": "nope"}
+        assert call(client, "/qbo/v1/credentials/verify", body).status_code == 401
+    body = {"username": credential_set.username, "password": password}
+    assert call(client, "/qbo/v1/credentials/verify", body).status_code == 401
+    assert CredentialSet.objects.get(pk=credential_set.pk).locked is not None
+
+
+def test_verify_needs_the_integration_switched_on(client, issued):
+    from accounts.models import OrganizationSettings
+
+    OrganizationSettings.objects.filter(pk=1).update(integration_enabled=False)
+    credential_set, password = issued
+    body = {"username": credential_set.username, "password": password}
+    assert call(client, "/qbo/v1/credentials/verify", body).status_code == 403
+    assert CredentialSet.objects.get(pk=credential_set.pk).used is None
+
+
+# Linking feeds ----------------------------------------------------------------------------------
+
+
+def test_linking_connects_the_accounts_and_the_connection(client, alice, session):
+    body = {
+        "linkSessionId": session["linkSessionId"],
+        "feeds": [
+            feed_item("alice-chk", "35"),
+            feed_item("alice-visa", "41", targetAccountType="CreditCard", targetAccountName="Visa"),
+        ],
+    }
+    response = call(client, "/qbo/v1/feeds", body)
+    assert response.status_code == 201, response.content
+    feeds = response.json()["feeds"]
+    assert [(f["sourceAccountId"], f["status"]) for f in feeds] == [
+        ("alice-chk", "connected"),
+        ("alice-visa", "connected"),
+    ]
+    assert feeds[0]["feedStartDate"] == "2026-11-22"
+    checking = SourceAccount.objects.get(pk=alice.checking.pk)
+    assert checking.status == "connected"
+    assert checking.connection.status == "Linked"
+    feed = Feed.objects.get(pk=feeds[0]["feedId"])
+    assert (feed.target_account_name, feed.feed_start_date) == ("Checking", TODAY - dt.timedelta(3))
+    assert AuditEvent.objects.filter(action="feed.linked").count() == 2
+
+
+@pytest.mark.parametrize(
+    ("start", "ok"),
+    [
+        (TODAY, True),
+        (TODAY - dt.timedelta(days=7), True),
+        (TODAY - dt.timedelta(days=8), False),
+        (TODAY + dt.timedelta(days=1), False),
+    ],
+)
+def test_the_feed_start_date_lies_within_the_last_7_days(client, session, start, ok):
+    body = {"linkSessionId": session["linkSessionId"], "feeds": [feed_item(start=start)]}
+    response = call(client, "/qbo/v1/feeds", body)
+    if ok:
+        assert response.status_code == 201
+    else:
+        assert response.status_code == 400
+        assert response.json()["error"] == "feed_start_date_out_of_range"
+        assert Feed.objects.count() == 0
+
+
+def test_an_account_not_in_the_session_is_refused(client, session, bob):
+    body = {"linkSessionId": session["linkSessionId"], "feeds": [feed_item("bob-chq")]}
+    response = call(client, "/qbo/v1/feeds", body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "account_not_in_session"
+    assert Feed.objects.count() == 0
+
+
+def test_one_source_account_gets_one_target(client, session):
+    body = {
+        "linkSessionId": session["linkSessionId"],
+        "feeds": [feed_item("alice-chk", "35"), feed_item("alice-chk", "36")],
+    }
+    response = call(client, "/qbo/v1/feeds", body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "duplicate_source_account"
+    assert Feed.objects.count() == 0
+
+
+def test_an_account_linked_already_cannot_get_a_second_target(client, alice, issued, session):
+    link_one(alice)
+    body = {"linkSessionId": session["linkSessionId"], "feeds": [feed_item("alice-chk", "99")]}
+    response = call(client, "/qbo/v1/feeds", body)
+    assert response.status_code == 409
+    assert Feed.objects.count() == 1
+
+
+def test_a_link_session_links_once_and_expires_after_30_minutes(client, session, frozen):
+    body = {"linkSessionId": session["linkSessionId"], "feeds": [feed_item()]}
+    frozen.shift(dt.timedelta(minutes=30))
+    assert call(client, "/qbo/v1/feeds", body).status_code == 401
+    frozen.shift(dt.timedelta(minutes=-1))
+    assert call(client, "/qbo/v1/feeds", body).status_code == 201
+    body["feeds"] = [feed_item("alice-visa", "41")]
+    assert call(client, "/qbo/v1/feeds", body).json()["error"] == "session_used"
+
+
+# Update and disconnect --------------------------------------------------------------------------
+
+
+def link_one(people, account=None):
+    from feeds import linking
+
+    return linking.link_feed(
+        account or people.checking,
+        target_account_id="35",
+        target_account_name="Checking",
+        target_account_type="Bank",
+        feed_start_date=TODAY - dt.timedelta(days=7),
+        actor=Actor.system(),
+    )
+
+
+def test_update_queues_a_push_of_that_feed(client, alice, enabled, frozen):
+    feed = link_one(alice)
+    response = call(client, f"/qbo/v1/feeds/{feed.pk}/refresh")
+    assert response.status_code == 202
+    queued = OrmQ.objects.get()
+    assert AuditEvent.objects.filter(action="feed.refresh_requested").count() == 1
+    assert queued.task["func"] == "feeds.tasks.push_feed"
+    assert queued.task["args"] == (feed.pk, "update")
+    assert call(client, "/qbo/v1/feeds/fd_unknown/refresh").status_code == 404
+    frozen.shift(1)
+    assert call(client, f"/qbo/v1/feeds/{feed.pk}/refresh").status_code == 202
+
+
+def test_disconnect_records_the_time_and_makes_writes_fail(client, alice, enabled, frozen):
+    from tests.conftest import Api, issue_key
+
+    feed = link_one(alice)
+    response = call(client, f"/qbo/v1/feeds/{feed.pk}/disconnect")
+    assert response.status_code == 200
+    assert response.json()["feedId"] == feed.pk
+    disabled = Feed.objects.get(pk=feed.pk).disabled_on_utc
+    assert disabled == timezone.now()
+    assert dt.datetime.fromisoformat(response.json()["disabledAt"]) == disabled
+    frozen.shift(1)
+    again = call(client, f"/qbo/v1/feeds/{feed.pk}/disconnect")
+    assert again.status_code == 200 and again.json()["disabledAt"] == response.json()["disabledAt"]
+    assert call(client, f"/qbo/v1/feeds/{feed.pk}/refresh").status_code == 410
+    api = Api(Client(), issue_key("alice"))
+    write = api.post(
+        f"/companies/{alice.company.pk}/connections/{alice.connection.pk}/push/bankAccounts/"
+        "alice-chk/bankTransactions",
+        {
+            "accountId": "alice-chk",
+            "transactions": [
+                {"id": "t", "clearedOnDate": "2026-11-25", "amount": 1, "description": "x"}
+            ],
+        },
+    )
+    assert write.json()["status"] == "Failed"
+    assert "disconnected in QuickBooks" in write.json()["errorMessage"]
+
+
+def test_the_endpoints_answer_json_for_a_wrong_method(client, enabled):
+    response = call(client, "/qbo/v1/credentials/verify", method="GET")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_two_concurrent_verifications_exactly_one_gets_a_session(frozen):
+    if db_connection.vendor != "postgresql":
+        pytest.skip("concurrent sessions need a server database")
+    from accounts.models import OrganizationSettings
+
+    frozen.stop()  # real time: the signatures of the threads must differ
+    OrganizationSettings.objects.update_or_create(pk=1, defaults={"integration_enabled": True})
+    connection = make_connection(make_company("Race Co", "US", client="race"))
+    account = make_account(connection, "race-1")
+    credential_set, password = credentials.issue(
+        connection, [account], origin="api", actor=Actor.system()
+    )
+    barrier = threading.Barrier(4)
+    statuses = []
+
+    def attempt(n):
+        body = {"username": credential_set.username, "password": password, "n": n}
+        barrier.wait()
+        statuses.append(call(Client(), "/qbo/v1/credentials/verify", body).status_code)
+        db_connection.close()
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 401, 401, 401]
+    assert LinkSession.objects.count() == 1
