@@ -1,1 +1,205 @@
-"""The QBO emulator's own models arrive with the QBO issue; it never imports feeds or accounts."""
+"""The QBO emulator's own data: one sandbox company, its chart of accounts, the feeds linked to
+linksite, what linksite pushed, and the faults to inject. It never imports feeds or accounts."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+from django.utils.translation import gettext_lazy as _
+
+DEFAULT_ACCOUNTS = [("Checking", "Bank"), ("Savings", "Bank"), ("Visa", "CreditCard")]
+
+
+class ChartAccountType(models.TextChoices):
+    # The values are the wire protocol's `targetAccountType`.
+    BANK = "Bank", _("Bank")
+    CREDIT_CARD = "CreditCard", _("Credit Card")
+
+
+class SandboxCompany(models.Model):
+    name = models.CharField(_("name"), max_length=100, default="Sandbox Company")
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("sandbox company")
+        verbose_name_plural = _("sandbox companies")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def current(cls) -> SandboxCompany:
+        """The one sandbox company, with the default chart of accounts (created idempotently)."""
+        company = cls.objects.filter(pk=1).first()
+        if company is not None:
+            return company
+        with transaction.atomic():
+            company, _created = cls.objects.get_or_create(pk=1)
+            for name, account_type in DEFAULT_ACCOUNTS:
+                ChartAccount.objects.get_or_create(
+                    company=company, name=name, defaults={"account_type": account_type}
+                )
+        return company
+
+
+class ChartAccount(models.Model):
+    company = models.ForeignKey(
+        SandboxCompany, on_delete=models.CASCADE, related_name="chart_accounts"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    account_type = models.CharField(_("type"), max_length=20, choices=ChartAccountType.choices)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("chart account")
+        verbose_name_plural = _("chart of accounts")
+        constraints = [
+            models.UniqueConstraint(fields=["company", "name"], name="sandbox_account_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FeedStatus(models.TextChoices):
+    ACTIVE = "active", _("Connected")
+    DISCONNECTED = "disconnected", _("Disconnected")
+
+
+class LinkedFeed(models.Model):
+    """One source account of linksite linked to one chart account (linksite's `feedId`)."""
+
+    feed_id = models.CharField(_("feed id"), max_length=100, unique=True)
+    chart_account = models.ForeignKey(
+        ChartAccount, on_delete=models.PROTECT, related_name="linked_feeds"
+    )
+    source_account_id = models.CharField(_("source account id"), max_length=100)
+    source_display_name = models.CharField(_("source account name"), max_length=200)
+    source_account_type = models.CharField(_("source account type"), max_length=40, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    institution_name = models.CharField(_("institution"), max_length=200, blank=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=FeedStatus.choices, default=FeedStatus.ACTIVE
+    )
+    feed_start_date = models.DateField(_("feed start date"))
+    linked_at = models.DateTimeField(_("linked at"), auto_now_add=True)
+    disconnected_at = models.DateTimeField(_("disconnected at"), null=True, blank=True)
+    duplicates = models.PositiveIntegerField(_("duplicates received"), default=0)
+    force_410 = models.BooleanField(
+        _("force 410"), default=False, help_text=_("Answer 410 Gone to every push for this feed.")
+    )
+
+    class Meta:
+        ordering = ["chart_account__name", "pk"]
+        verbose_name = _("linked feed")
+        verbose_name_plural = _("linked feeds")
+        constraints = [
+            # A chart account receives at most one active bank feed.
+            models.UniqueConstraint(
+                fields=["chart_account"],
+                condition=models.Q(status="active"),
+                name="sandbox_one_active_feed_per_account",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_display_name} → {self.chart_account}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == FeedStatus.ACTIVE
+
+
+class ReceivedBatch(models.Model):
+    batch_id = models.CharField(_("batch id"), max_length=100, unique=True)
+    feed = models.ForeignKey(LinkedFeed, on_delete=models.CASCADE, related_name="batches")
+    accepted = models.PositiveIntegerField(_("accepted"), default=0)
+    duplicates = models.PositiveIntegerField(_("duplicates"), default=0)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("received batch")
+        verbose_name_plural = _("received batches")
+
+    def __str__(self) -> str:
+        return self.batch_id
+
+
+class ReceivedTransaction(models.Model):
+    feed = models.ForeignKey(LinkedFeed, on_delete=models.CASCADE, related_name="transactions")
+    batch = models.ForeignKey(
+        ReceivedBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    txn_id = models.CharField(_("transaction id"), max_length=100)
+    date = models.DateField(_("date"))
+    cleared_on_date = models.DateField(_("cleared on"))
+    amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    transaction_type = models.CharField(_("type"), max_length=20, blank=True)
+    balance = models.DecimalField(
+        _("balance"), max_digits=18, decimal_places=2, null=True, blank=True
+    )
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-cleared_on_date", "-pk"]
+        verbose_name = _("received transaction")
+        verbose_name_plural = _("received transactions")
+        constraints = [
+            models.UniqueConstraint(fields=["feed", "txn_id"], name="sandbox_txn_unique_per_feed")
+        ]
+
+    def __str__(self) -> str:
+        return self.txn_id
+
+
+def _rate_validators():
+    return [MinValueValidator(0.0), MaxValueValidator(1.0)]
+
+
+class FaultSettings(models.Model):
+    """Faults the receiving endpoint injects (a singleton, pk=1). Rates are probabilities 0..1,
+    drawn from a `random.Random` seeded with `seed`, so a run can be reproduced."""
+
+    rate_503 = models.FloatField(
+        _("rate of 503 answers"), default=0.0, validators=_rate_validators()
+    )
+    rate_429 = models.FloatField(
+        _("rate of 429 answers"), default=0.0, validators=_rate_validators()
+    )
+    retry_after_seconds = models.PositiveIntegerField(_("Retry-After (seconds)"), default=1)
+    latency_ms = models.PositiveIntegerField(
+        _("added latency (ms)"), default=0, validators=[MaxValueValidator(120_000)]
+    )
+    rate_timeout = models.FloatField(
+        _("rate of forced timeouts"), default=0.0, validators=_rate_validators()
+    )
+    timeout_seconds = models.FloatField(
+        _("forced timeout (seconds)"),
+        default=35.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(600.0)],
+        help_text=_("How long a forced timeout sleeps before answering; longer than the client's."),
+    )
+    rate_drop = models.FloatField(
+        _("rate of dropped connections"), default=0.0, validators=_rate_validators()
+    )
+    seed = models.IntegerField(_("random seed"), default=0)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("fault settings")
+        verbose_name_plural = _("fault settings")
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name)
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> FaultSettings:
+        return cls.objects.get_or_create(pk=1)[0]

@@ -17,6 +17,13 @@ if [ ! -f .env ]; then
   echo "Wrote .env (DEBUG=1, a new SECRET_KEY) for the local default run."
 fi
 
+# The QBO sandbox and its shared secrets (added to an older .env too).
+add_setting() { grep -q "^$1=" .env || echo "$1=$2" >> .env; }
+add_setting QBO_SANDBOX_ENABLED 1
+add_setting QBO_PARTNER_KEY "local-$($PY -c 'import secrets; print(secrets.token_hex(8))')"
+add_setting QBO_SIGNING_SECRET "$($PY -c 'import secrets; print(secrets.token_urlsafe(32))')"
+add_setting QBO_APP_URL "$SITE_URL/qbo-sandbox/"
+
 $PY manage.py migrate --noinput -v0
 $PY manage.py compilemessages -v0
 demo=$($PY manage.py loaddemo)
@@ -34,6 +41,7 @@ cat <<BANNER
   Demo data:
 $(echo "$demo" | sed 's/^/    /')
 
+  QBO sandbox:      $SITE_URL/qbo-sandbox/   (stands in for QuickBooks Online)
   Client API docs:  $SITE_URL/api/v1/docs   (OpenAPI: $SITE_URL/api/v1/openapi.json)
   API key for the demo companies:  .venv/bin/python manage.py createapikey demo-key --client demo
 

@@ -18,6 +18,7 @@ from django_q.tasks import async_task
 
 from accounts.models import ApiClient, ApiKey, AuditEvent, OrganizationSettings
 from feeds.models import CredentialSet, DeliveryBatch, LinkSession
+from qbo_sandbox.models import ChartAccount, LinkedFeed, ReceivedBatch, ReceivedTransaction
 from tests.makers import (
     image_bytes,
     make_batch,
@@ -54,6 +55,23 @@ def everything(alice, operator):
             success=success,
         )
     async_task("feeds.tasks.daily_maintenance")  # a queued task in the ORM broker
+    # The QBO sandbox's own rows (its company, accounts and fault settings come with migrations).
+    sandbox_feed = LinkedFeed.objects.create(
+        feed_id="fd_sandbox",
+        chart_account=ChartAccount.objects.get(name="Checking"),
+        source_account_id="alice-chk",
+        source_display_name="Alice Checking ••••6789",
+        feed_start_date=timezone.localdate(),
+    )
+    received = ReceivedBatch.objects.create(batch_id="b-1", feed=sandbox_feed)
+    ReceivedTransaction.objects.create(
+        feed=sandbox_feed,
+        batch=received,
+        txn_id="t-1",
+        date=timezone.localdate(),
+        cleared_on_date=timezone.localdate(),
+        amount=1,
+    )
     return alice
 
 

@@ -1,0 +1,484 @@
+"""The sandbox's pages (`product.md` §7): a QBO company with a chart of accounts, Transactions >
+Bank Transactions with the Link account wizard, Update, Edit account info, and the fault
+settings. Everything that concerns linksite goes through `qbo_sandbox.linksite` (HTTP only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.contrib import messages
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Prefetch, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from qbo_sandbox import linksite
+from qbo_sandbox.forms import (
+    CredentialsForm,
+    EditFeedForm,
+    FaultSettingsForm,
+    NewAccountForm,
+    SearchForm,
+    TermsForm,
+    clean_new_account_name,
+)
+from qbo_sandbox.models import (
+    ChartAccount,
+    ChartAccountType,
+    FaultSettings,
+    FeedStatus,
+    LinkedFeed,
+    ReceivedTransaction,
+    SandboxCompany,
+)
+
+WIZARD = "qbo_sandbox_link"
+HISTORY_DAYS = 7
+TRANSACTIONS_SHOWN = 200
+
+
+def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200):
+    context.setdefault("company", SandboxCompany.current())
+    return render(request, f"qbo_sandbox/{template}", context, status=status)
+
+
+def _unreachable_message() -> str:
+    return _("QuickBooks couldn't reach your bank right now. Wait a few minutes, then try again.")
+
+
+# Dashboard and chart of accounts -----------------------------------------------------------
+
+
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    company = SandboxCompany.current()
+    feeds = LinkedFeed.objects.filter(chart_account__company=company)
+    return _render(
+        request,
+        "dashboard.html",
+        {
+            "nav": "dashboard",
+            "company": company,
+            "account_count": company.chart_accounts.count(),
+            "active_feeds": feeds.filter(status=FeedStatus.ACTIVE).count(),
+            "transaction_count": ReceivedTransaction.objects.filter(
+                feed__chart_account__company=company
+            ).count(),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def chart_of_accounts(request: HttpRequest) -> HttpResponse:
+    company = SandboxCompany.current()
+    form = NewAccountForm(request.POST if request.method == "POST" else None, company=company)
+    if request.method == "POST" and form.is_valid():
+        try:
+            ChartAccount.objects.create(
+                company=company,
+                name=form.cleaned_data["name"],
+                account_type=form.cleaned_data["account_type"],
+            )
+        except IntegrityError:
+            form.add_error("name", _("An account with this name already exists."))
+        else:
+            messages.success(request, _("Account created."))
+            return redirect("qbo_sandbox:chart")
+    accounts = company.chart_accounts.annotate(
+        active_feeds=Count("linked_feeds", filter=Q(linked_feeds__status=FeedStatus.ACTIVE))
+    ).order_by("name")
+    return _render(
+        request,
+        "chart.html",
+        {
+            "nav": "chart",
+            "accounts": accounts,
+            "form": form,
+            "types": ChartAccountType.choices,
+            "show_form": request.method == "POST" or "new" in request.GET,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+# Bank transactions ------------------------------------------------------------------------
+
+
+@require_GET
+def bank_transactions(request: HttpRequest) -> HttpResponse:
+    company = SandboxCompany.current()
+    recent = ReceivedTransaction.objects.order_by("-cleared_on_date", "-pk")[:TRANSACTIONS_SHOWN]
+    feeds = (
+        LinkedFeed.objects.filter(chart_account__company=company)
+        .select_related("chart_account")
+        .annotate(received=Count("transactions"))
+        .prefetch_related(Prefetch("transactions", queryset=recent, to_attr="recent"))
+        .order_by("status", "chart_account__name", "pk")
+    )
+    return _render(
+        request,
+        "bank_transactions.html",
+        {"nav": "banking", "feeds": feeds, "shown": TRANSACTIONS_SHOWN},
+    )
+
+
+@require_POST
+def feed_update(request: HttpRequest, pk: int) -> HttpResponse:
+    feed = get_object_or_404(LinkedFeed, pk=pk)
+    if not feed.is_active:
+        messages.error(request, _("This account is disconnected."))
+        return redirect("qbo_sandbox:banking")
+    try:
+        linksite.refresh(feed.feed_id)
+    except linksite.LinksiteRefused as exc:
+        messages.error(request, exc.message or _("The bank refused the update."))
+    except linksite.LinksiteUnavailable:
+        messages.error(request, _unreachable_message())
+    else:
+        messages.success(request, _("Update requested"))
+    return redirect("qbo_sandbox:banking")
+
+
+@require_http_methods(["GET", "POST"])
+def feed_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    feed = get_object_or_404(LinkedFeed.objects.select_related("chart_account"), pk=pk)
+    if request.method == "POST":
+        form = EditFeedForm(request.POST)
+        if form.is_valid() and form.cleaned_data["disconnect"] and feed.is_active:
+            try:
+                linksite.disconnect(feed.feed_id)
+            except linksite.LinksiteUnavailable:
+                messages.error(request, _unreachable_message())
+                return redirect("qbo_sandbox:feed-edit", pk=feed.pk)
+            except linksite.LinksiteRefused as exc:
+                # QuickBooks stops the feed on its side whatever the bank says.
+                messages.warning(request, exc.message or _("The bank did not confirm."))
+            LinkedFeed.objects.filter(pk=feed.pk).update(
+                status=FeedStatus.DISCONNECTED, disconnected_at=timezone.now()
+            )
+            messages.success(request, _("Account disconnected."))
+        else:
+            messages.success(request, _("Account info saved."))
+        return redirect("qbo_sandbox:banking")
+    return _render(request, "feed_edit.html", {"nav": "banking", "feed": feed})
+
+
+# Link account wizard ----------------------------------------------------------------------
+
+
+def _wizard(request: HttpRequest) -> dict[str, Any]:
+    return request.session.get(WIZARD) or {}
+
+
+def _save_wizard(request: HttpRequest, state: dict[str, Any]) -> None:
+    request.session[WIZARD] = state
+
+
+def _safe_logo(url: Any) -> str:
+    if isinstance(url, str) and urlsplit(url).scheme in ("http", "https", ""):
+        return url
+    return ""
+
+
+@require_http_methods(["GET", "POST"])
+def link_search(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        if not _wizard(request).get("institution"):
+            return redirect("qbo_sandbox:link")
+        return redirect("qbo_sandbox:link-terms")
+    form = SearchForm(request.GET)
+    query = form.data.get("q", "").strip() if form.is_valid() else ""
+    context: dict[str, Any] = {"nav": "banking", "query": query, "searched": bool(query)}
+    if query:
+        try:
+            found = linksite.institution()
+        except (linksite.LinksiteRefused, linksite.LinksiteUnavailable):
+            context["error"] = _("Search isn't available right now. Try again in a few minutes.")
+        else:
+            name = str(found.get("name") or "")
+            if name and query.casefold() in name.casefold():
+                institution = {"name": name, "logoUrl": _safe_logo(found.get("logoUrl"))}
+                context["institution"] = institution
+                _save_wizard(request, {"institution": institution})
+    return _render(request, "link_search.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def link_terms(request: HttpRequest) -> HttpResponse:
+    state = _wizard(request)
+    if not state.get("institution"):
+        return redirect("qbo_sandbox:link")
+    form = TermsForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        state["terms"] = True
+        _save_wizard(request, state)
+        return redirect("qbo_sandbox:link-sign-in")
+    return _render(
+        request,
+        "link_terms.html",
+        {"nav": "banking", "institution": state["institution"], "form": form},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def link_sign_in(request: HttpRequest) -> HttpResponse:
+    state = _wizard(request)
+    if not state.get("institution"):
+        return redirect("qbo_sandbox:link")
+    if not state.get("terms"):
+        return redirect("qbo_sandbox:link-terms")
+    form = CredentialsForm(request.POST if request.method == "POST" else None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            answer = linksite.verify_credentials(
+                form.cleaned_data["username"].strip(), form.cleaned_data["password"]
+            )
+        except linksite.LinksiteRefused as exc:
+            if exc.status == 401:
+                error = _(
+                    "We couldn't verify these credentials. Check them, or get new ones from "
+                    "your bank, and try again."
+                )
+            else:
+                error = exc.message or _("Your bank refused the connection.")
+        except linksite.LinksiteUnavailable:
+            error = _unreachable_message()
+        else:
+            accounts = [a for a in answer.get("accounts") or [] if isinstance(a, dict)]
+            state.update(
+                link_session_id=str(answer.get("linkSessionId", "")),
+                accounts=[
+                    {
+                        "id": str(a.get("id", "")),
+                        "displayName": str(a.get("displayName", "")),
+                        "accountType": str(a.get("accountType", "")),
+                        "currency": str(a.get("currency", "")),
+                        "balance": str(a.get("balance", "")),
+                    }
+                    for a in accounts
+                ],
+            )
+            institution = answer.get("institution")
+            if isinstance(institution, dict) and institution.get("name"):
+                state["institution"] = {
+                    "name": str(institution["name"]),
+                    "logoUrl": _safe_logo(institution.get("logoUrl")),
+                }
+            _save_wizard(request, state)
+            return redirect("qbo_sandbox:link-accounts")
+    return _render(
+        request,
+        "link_sign_in.html",
+        {"nav": "banking", "institution": state["institution"], "form": form, "error": error},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def start_date_choices(today: dt.date | None = None) -> list[dt.date]:
+    """Today back to seven days ago, in the deployment's local time (settings.TIME_ZONE)."""
+    today = today or timezone.localdate()
+    return [today - dt.timedelta(days=days) for days in range(HISTORY_DAYS + 1)]
+
+
+def _free_targets(company: SandboxCompany):
+    return (
+        company.chart_accounts.filter(
+            account_type__in=[ChartAccountType.BANK, ChartAccountType.CREDIT_CARD]
+        )
+        .exclude(linked_feeds__status=FeedStatus.ACTIVE)
+        .order_by("name")
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def link_accounts(request: HttpRequest) -> HttpResponse:
+    state = _wizard(request)
+    if not state.get("link_session_id"):
+        return redirect("qbo_sandbox:link-sign-in" if state.get("terms") else "qbo_sandbox:link")
+    company = SandboxCompany.current()
+    offered = state.get("accounts", [])
+    dates = start_date_choices()
+    default_date = dates[-1]
+    targets = list(_free_targets(company))
+    rows = []
+    for index, account in enumerate(offered):
+        rows.append(
+            {
+                "index": index,
+                "account": account,
+                "checked": request.method == "GET" or f"link-{index}" in request.POST,
+                "target": request.POST.get(f"target-{index}", ""),
+                "new_name": request.POST.get(f"new_name-{index}", ""),
+                "new_type": request.POST.get(f"new_type-{index}", ChartAccountType.BANK),
+                "start": request.POST.get(f"start-{index}", default_date.isoformat()),
+                "errors": [],
+            }
+        )
+    error = ""
+    if request.method == "POST":
+        error = _connect(request, company, rows, targets, dates, state)
+        if not error:
+            return redirect("qbo_sandbox:banking")
+    return _render(
+        request,
+        "link_accounts.html",
+        {
+            "nav": "banking",
+            "institution": state.get("institution", {}),
+            "rows": rows,
+            "targets": targets,
+            "dates": dates,
+            "types": ChartAccountType.choices,
+            "error": error,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _connect(request, company, rows, targets, dates, state) -> str:
+    """Validate the mapping, create new chart accounts, ask linksite to link the feeds.
+    Returns an error message for the page, or "" on success."""
+    by_pk = {str(t.pk): t for t in targets}
+    allowed_dates = {d.isoformat() for d in dates}
+    chosen = [row for row in rows if row["checked"]]
+    if not chosen:
+        return _("Select at least one account to link.")
+    used: set[str] = set()
+    new_names: set[str] = set()
+    for row in chosen:
+        if row["target"] == "new":
+            try:
+                row["new_name"] = clean_new_account_name(company, row["new_name"])
+            except Exception as exc:  # ValidationError
+                row["errors"].extend(getattr(exc, "messages", [str(exc)]))
+            else:
+                if row["new_name"].casefold() in new_names:
+                    row["errors"].append(_("An account with this name already exists."))
+                new_names.add(row["new_name"].casefold())
+            if row["new_type"] not in ChartAccountType.values:
+                row["errors"].append(_("Choose Bank or Credit Card."))
+        elif row["target"] in by_pk:
+            if row["target"] in used:
+                row["errors"].append(_("Each account can receive only one bank feed."))
+            used.add(row["target"])
+        else:
+            row["errors"].append(_("Choose the QuickBooks account for this bank account."))
+        if row["start"] not in allowed_dates:
+            row["errors"].append(_("Choose a date from the list."))
+    if any(row["errors"] for row in chosen):
+        return _("Fix the highlighted fields.")
+
+    created: list[ChartAccount] = []
+    try:
+        with transaction.atomic():
+            for row in chosen:
+                if row["target"] == "new":
+                    account = ChartAccount.objects.create(
+                        company=company, name=row["new_name"], account_type=row["new_type"]
+                    )
+                    created.append(account)
+                    row["chart_account"] = account
+                else:
+                    row["chart_account"] = by_pk[row["target"]]
+    except IntegrityError:
+        return _("An account with this name already exists.")
+
+    payload = [
+        {
+            "sourceAccountId": row["account"]["id"],
+            "targetAccountId": str(row["chart_account"].pk),
+            "targetAccountName": row["chart_account"].name,
+            "targetAccountType": row["chart_account"].account_type,
+            "feedStartDate": row["start"],
+        }
+        for row in chosen
+    ]
+    try:
+        answer = linksite.link_feeds(state["link_session_id"], payload)
+        linked = {
+            str(f.get("sourceAccountId")): f
+            for f in answer.get("feeds") or []
+            if isinstance(f, dict) and f.get("feedId")
+        }
+        if len(linked) != len(chosen):
+            raise linksite.LinksiteUnavailable("the answer does not list every feed")
+    except (linksite.LinksiteRefused, linksite.LinksiteUnavailable) as exc:
+        # The new accounts were made for this link only: undo them, so a retry starts clean.
+        ChartAccount.objects.filter(pk__in=[a.pk for a in created]).delete()
+        for row in rows:
+            if row["target"] == "new":
+                row.pop("chart_account", None)
+        if isinstance(exc, linksite.LinksiteRefused):
+            return exc.message or _("Your bank refused the connection.")
+        return _unreachable_message()
+
+    institution = state.get("institution", {}).get("name", "")
+    with transaction.atomic():
+        for row in chosen:
+            feed = linked[row["account"]["id"]]
+            try:
+                start = dt.date.fromisoformat(str(feed.get("feedStartDate", row["start"])))
+            except ValueError:
+                start = dt.date.fromisoformat(row["start"])
+            LinkedFeed.objects.update_or_create(
+                feed_id=str(feed["feedId"]),
+                defaults={
+                    "chart_account": row["chart_account"],
+                    "source_account_id": row["account"]["id"],
+                    "source_display_name": row["account"]["displayName"],
+                    "source_account_type": row["account"]["accountType"],
+                    "currency": row["account"]["currency"][:3],
+                    "institution_name": institution,
+                    "status": FeedStatus.ACTIVE,
+                    "feed_start_date": start,
+                    "disconnected_at": None,
+                },
+            )
+    request.session.pop(WIZARD, None)
+    messages.success(
+        request,
+        _("%(count)s account(s) linked. New transactions will appear here after each update.")
+        % {"count": len(chosen)},
+    )
+    return ""
+
+
+@require_POST
+def link_cancel(request: HttpRequest) -> HttpResponse:
+    request.session.pop(WIZARD, None)
+    return redirect("qbo_sandbox:banking")
+
+
+# Fault injection --------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def faults(request: HttpRequest) -> HttpResponse:
+    settings_row = FaultSettings.load()
+    feeds = LinkedFeed.objects.select_related("chart_account").order_by("pk")
+    form = FaultSettingsForm(
+        request.POST if request.method == "POST" else None, instance=settings_row
+    )
+    if request.method == "POST" and form.is_valid():
+        forced = set(request.POST.getlist("force_410"))
+        with transaction.atomic():
+            form.save()
+            for feed in feeds:
+                should = str(feed.pk) in forced
+                if feed.force_410 != should:
+                    LinkedFeed.objects.filter(pk=feed.pk).update(force_410=should)
+        messages.success(request, _("Fault settings saved."))
+        return redirect("qbo_sandbox:faults")
+    return _render(
+        request,
+        "faults.html",
+        {"nav": "faults", "form": form, "feeds": feeds},
+        status=400 if request.method == "POST" else 200,
+    )

@@ -1,0 +1,734 @@
+"""The QBO sandbox (`product.md` §7): its receiving endpoint, its pages, and the rule that it and
+linksite share no code (they talk over HTTP only)."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import requests
+from django.utils import timezone
+
+from qbo_sandbox.models import (
+    ChartAccount,
+    FaultSettings,
+    FeedStatus,
+    LinkedFeed,
+    ReceivedBatch,
+    ReceivedTransaction,
+    SandboxCompany,
+)
+from qbo_sandbox.views import start_date_choices
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "test-partner-key"
+SECRET = "test-signing-secret-" + "s" * 32
+
+
+# Helpers -----------------------------------------------------------------------------------
+
+
+def signed(body: bytes, *, key: str = KEY, secret: str = SECRET, t: int | None = None) -> dict:
+    """Sign independently of qbo_sandbox.signing, so the test checks the protocol itself."""
+    t = int(time.time()) if t is None else t
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Partner-Key": key, "X-Signature": f"t={t},v1={mac}"}
+
+
+def txn(txn_id: str, amount: str = "-12.50", day: dt.date | None = None, **extra) -> dict:
+    day = day or dt.date(2026, 11, 20)
+    return {
+        "id": txn_id,
+        "date": day.isoformat(),
+        "clearedOnDate": day.isoformat(),
+        "amount": amount,
+        "currency": "USD",
+        "description": f"Payment {txn_id}",
+        "transactionType": "Debit" if amount.startswith("-") else "Credit",
+        "balance": "100.00",
+        **extra,
+    }
+
+
+def batch(batch_id: str, *txns: dict) -> bytes:
+    return json.dumps({"batchId": batch_id, "transactions": list(txns)}).encode()
+
+
+def push(client, feed_id: str, body: bytes, headers: dict | None = None):
+    return client.post(
+        f"/qbo-sandbox/api/v1/feeds/{feed_id}/transactions",
+        data=body,
+        content_type="application/json",
+        headers=signed(body) if headers is None else headers,
+    )
+
+
+def make_feed(feed_id: str = "feed-1", account: str = "Checking", **kwargs) -> LinkedFeed:
+    company = SandboxCompany.current()
+    defaults = {
+        "chart_account": ChartAccount.objects.get(company=company, name=account),
+        "source_account_id": "alice-chk",
+        "source_display_name": "Alice Checking",
+        "currency": "USD",
+        "institution_name": "Maple Bank",
+        "feed_start_date": dt.date(2026, 11, 18),
+    }
+    return LinkedFeed.objects.create(feed_id=feed_id, **{**defaults, **kwargs})
+
+
+def set_faults(**values) -> FaultSettings:
+    faults = FaultSettings.load()
+    for name, value in values.items():
+        setattr(faults, name, value)
+    faults.save()
+    return faults
+
+
+@pytest.fixture
+def feed(db, settings):
+    settings.QBO_PARTNER_KEY = KEY
+    settings.QBO_SIGNING_SECRET = SECRET
+    return make_feed()
+
+
+# The receiving endpoint --------------------------------------------------------------------
+
+
+def test_it_stores_a_signed_batch(client, feed):
+    response = push(client, "feed-1", batch("b-1", txn("t-1"), txn("t-2", "250.00")))
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 2, "duplicates": 0}
+    stored = ReceivedTransaction.objects.get(feed=feed, txn_id="t-2")
+    assert stored.amount == Decimal("250.00")
+    assert stored.cleared_on_date == dt.date(2026, 11, 20)
+    assert stored.transaction_type == "Credit"
+    assert stored.balance == Decimal("100.00")
+    assert ReceivedBatch.objects.get(batch_id="b-1").accepted == 2
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"secret": "not-the-secret"}, id="bad-signature"),
+        pytest.param({"key": "someone-else"}, id="wrong-partner-key"),
+        pytest.param({"t": int(time.time()) - 301}, id="stale-timestamp"),
+        pytest.param({"t": int(time.time()) + 400}, id="future-timestamp"),
+    ],
+)
+def test_it_refuses_a_bad_signature_and_stores_nothing(client, feed, headers):
+    body = batch("b-1", txn("t-1"))
+    response = push(client, "feed-1", body, signed(body, **headers))
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+    assert not ReceivedTransaction.objects.exists()
+    assert not ReceivedBatch.objects.exists()
+
+
+def test_it_refuses_an_altered_body(client, feed):
+    body = batch("b-1", txn("t-1"))
+    headers = signed(body)
+    response = push(client, "feed-1", body.replace(b"-12.50", b"-99.50"), headers)
+    assert response.status_code == 401
+    assert not ReceivedTransaction.objects.exists()
+
+
+def test_it_refuses_missing_headers(client, feed):
+    response = push(client, "feed-1", batch("b-1", txn("t-1")), headers={})
+    assert response.status_code == 401
+    assert not ReceivedTransaction.objects.exists()
+
+
+def test_a_batch_sent_twice_counts_as_duplicates(client, feed):
+    body = batch("b-1", txn("t-1"), txn("t-2"))
+    assert push(client, "feed-1", body).json() == {"accepted": 2, "duplicates": 0}
+    assert push(client, "feed-1", body).json() == {"accepted": 0, "duplicates": 2}
+    assert ReceivedTransaction.objects.count() == 2
+    feed.refresh_from_db()
+    assert feed.duplicates == 2
+
+
+def test_a_transaction_already_received_in_another_batch_is_a_duplicate(client, feed):
+    push(client, "feed-1", batch("b-1", txn("t-1")))
+    response = push(client, "feed-1", batch("b-2", txn("t-1"), txn("t-3")))
+    assert response.json() == {"accepted": 1, "duplicates": 1}
+    assert ReceivedTransaction.objects.filter(txn_id="t-1").count() == 1
+    feed.refresh_from_db()
+    assert feed.duplicates == 1
+
+
+def test_the_same_transaction_id_on_two_feeds_is_not_a_duplicate(client, feed):
+    make_feed("feed-2", account="Visa", source_account_id="alice-visa")
+    push(client, "feed-1", batch("b-1", txn("t-1")))
+    assert push(client, "feed-2", batch("b-2", txn("t-1"))).json()["accepted"] == 1
+
+
+def test_a_disconnected_feed_answers_410(client, feed):
+    feed.status = FeedStatus.DISCONNECTED
+    feed.save()
+    response = push(client, "feed-1", batch("b-1", txn("t-1")))
+    assert response.status_code == 410
+    assert not ReceivedTransaction.objects.exists()
+
+
+def test_a_feed_forced_to_410_answers_410(client, feed):
+    feed.force_410 = True
+    feed.save()
+    assert push(client, "feed-1", batch("b-1", txn("t-1"))).status_code == 410
+    assert not ReceivedTransaction.objects.exists()
+
+
+def test_an_unknown_feed_answers_404(client, feed):
+    response = push(client, "nope", batch("b-1", txn("t-1")))
+    assert response.status_code == 404
+    assert response.json()["error"] == "feed_not_found"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        json.dumps({"transactions": []}).encode(),
+        json.dumps({"batchId": "b-1", "transactions": "no"}).encode(),
+        batch("b-1", txn("t-1", amount="abc")),
+        batch("b-1", txn("t-1", amount="1.234")),
+        batch("b-1", txn("t-1", amount="NaN")),
+        batch("b-1", {**txn("t-1"), "clearedOnDate": "2026-13-40", "date": None}),
+        batch("b-1", txn("t-1"), {"id": ""}),
+    ],
+)
+def test_a_malformed_batch_is_refused_whole_and_never_a_500(client, feed, body):
+    response = push(client, "feed-1", body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_batch"
+    assert not ReceivedTransaction.objects.exists()
+    assert not ReceivedBatch.objects.exists()
+
+
+def test_the_receiver_needs_no_csrf_token(feed):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    assert push(client, "feed-1", batch("b-1", txn("t-1"))).status_code == 200
+
+
+# Fault injection -----------------------------------------------------------------------------
+
+
+def test_a_503_rate_of_one_answers_503_and_stores_nothing(client, feed):
+    set_faults(rate_503=1.0)
+    response = push(client, "feed-1", batch("b-1", txn("t-1")))
+    assert response.status_code == 503
+    assert not ReceivedTransaction.objects.exists()
+
+
+def test_a_429_rate_of_one_answers_429_with_retry_after(client, feed):
+    set_faults(rate_429=1.0, retry_after_seconds=7)
+    response = push(client, "feed-1", batch("b-1", txn("t-1")))
+    assert response.status_code == 429
+    assert response["Retry-After"] == "7"
+    assert not ReceivedTransaction.objects.exists()
+
+
+def test_added_latency_delays_the_answer(client, feed):
+    set_faults(latency_ms=250)
+    started = time.monotonic()
+    response = push(client, "feed-1", batch("b-1", txn("t-1")))
+    assert time.monotonic() - started >= 0.25
+    assert response.status_code == 200
+
+
+def test_a_forced_timeout_sleeps_then_stores_the_batch(client, feed):
+    set_faults(rate_timeout=1.0, timeout_seconds=0.3)
+    started = time.monotonic()
+    response = push(client, "feed-1", batch("b-1", txn("t-1")))
+    assert time.monotonic() - started >= 0.3
+    # The client gave up long ago; its retry with the same batchId is then a duplicate.
+    assert response.json() == {"accepted": 1, "duplicates": 0}
+
+
+def test_the_same_seed_draws_the_same_faults(client, feed):
+    def run() -> list[int]:
+        set_faults(rate_503=0.5, seed=42)
+        return [
+            push(client, "feed-1", batch(f"b-{i}-{time.time_ns()}", txn(f"t-{i}"))).status_code
+            for i in range(12)
+        ]
+
+    first, second = run(), run()
+    assert first == second
+    assert {200, 503} == set(first)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_forced_timeout_makes_the_client_time_out(live_server, settings):
+    settings.QBO_PARTNER_KEY, settings.QBO_SIGNING_SECRET = KEY, SECRET
+    make_feed()
+    set_faults(rate_timeout=1.0, timeout_seconds=0.6)
+    body = batch("b-1", txn("t-1"))
+    url = f"{live_server.url}/qbo-sandbox/api/v1/feeds/feed-1/transactions"
+    with pytest.raises(requests.Timeout):
+        requests.post(url, data=body, headers=signed(body), timeout=(2, 0.2))
+    time.sleep(0.8)  # let the server finish before the database is flushed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dropped_connection_is_a_connection_error_for_the_client(live_server, settings):
+    settings.QBO_PARTNER_KEY, settings.QBO_SIGNING_SECRET = KEY, SECRET
+    make_feed()
+    set_faults(rate_drop=1.0)
+    body = batch("b-1", txn("t-1"))
+    url = f"{live_server.url}/qbo-sandbox/api/v1/feeds/feed-1/transactions"
+    with pytest.raises(requests.RequestException):
+        requests.post(url, data=body, headers=signed(body), timeout=5)
+    assert not ReceivedTransaction.objects.exists()
+
+
+def test_the_fault_page_saves_settings_and_410_flags(client, feed):
+    response = client.post(
+        "/qbo-sandbox/faults",
+        {
+            "rate_503": "0.25",
+            "rate_429": "0",
+            "retry_after_seconds": "3",
+            "latency_ms": "10",
+            "rate_timeout": "0",
+            "timeout_seconds": "35",
+            "rate_drop": "0",
+            "seed": "7",
+            "force_410": [str(feed.pk)],
+        },
+    )
+    assert response.status_code == 302
+    faults = FaultSettings.load()
+    assert (faults.rate_503, faults.retry_after_seconds, faults.seed) == (0.25, 3, 7)
+    feed.refresh_from_db()
+    assert feed.force_410
+
+
+def test_the_fault_page_refuses_a_rate_above_one(client, feed):
+    response = client.post(
+        "/qbo-sandbox/faults",
+        {
+            "rate_503": "1.5",
+            "rate_429": "0",
+            "retry_after_seconds": "1",
+            "latency_ms": "0",
+            "rate_timeout": "0",
+            "timeout_seconds": "35",
+            "rate_drop": "0",
+            "seed": "0",
+        },
+    )
+    assert response.status_code == 400
+    assert FaultSettings.load().rate_503 == 0.0
+
+
+# Pages ---------------------------------------------------------------------------------------
+
+
+def test_the_chart_of_accounts_has_the_default_accounts_once(client, db):
+    client.get("/qbo-sandbox/chart-of-accounts")
+    response = client.get("/qbo-sandbox/chart-of-accounts")
+    assert response.status_code == 200
+    names = list(ChartAccount.objects.values_list("name", "account_type"))
+    assert names == [("Checking", "Bank"), ("Savings", "Bank"), ("Visa", "CreditCard")]
+    assert "QBO sandbox" in response.content.decode()
+
+
+def test_add_new_creates_a_credit_card_account(client, db):
+    response = client.post(
+        "/qbo-sandbox/chart-of-accounts", {"name": "  Amex  Gold ", "account_type": "CreditCard"}
+    )
+    assert response.status_code == 302
+    assert ChartAccount.objects.get(name="Amex Gold").account_type == "CreditCard"
+    assert "Amex Gold" in client.get("/qbo-sandbox/chart-of-accounts").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"name": "", "account_type": "Bank"}, "Enter a name for the account."),
+        ({"name": "checking", "account_type": "Bank"}, "An account with this name already exists."),
+        ({"name": "Loan", "account_type": "Loan"}, "Select a valid choice."),
+    ],
+)
+def test_add_new_shows_errors_in_the_form(client, db, data, message):
+    response = client.post("/qbo-sandbox/chart-of-accounts", data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert ChartAccount.objects.count() == 3
+
+
+def test_bank_transactions_lists_received_transactions_newest_first(
+    client, feed, django_assert_max_num_queries
+):
+    push(
+        client,
+        "feed-1",
+        batch(
+            "b-1",
+            txn("old", "-5.00", dt.date(2026, 11, 19)),
+            txn("new", "1234.56", dt.date(2026, 11, 21)),
+        ),
+    )
+    with django_assert_max_num_queries(8):
+        page = client.get("/qbo-sandbox/banking").content.decode()
+    assert page.index("Payment new") < page.index("Payment old")
+    assert "$1,234.56" in page
+    assert "Nov 21, 2026" in page
+    assert "Link account" in page
+
+
+def test_bank_transactions_are_formatted_in_french(client, feed):
+    push(client, "feed-1", batch("b-1", txn("t-1", "1234.56")))
+    client.cookies["django_language"] = "fr-ca"
+    page = client.get("/qbo-sandbox/banking").content.decode()
+    assert "1\u00a0234,56\u00a0$\u00a0US" in page
+    assert "20 nov. 2026" in page
+
+
+def test_the_pages_have_no_inline_script_or_style(client, feed):
+    for path in ["dashboard", "chart-of-accounts", "banking", "faults", "banking/link"]:
+        page = client.get(f"/qbo-sandbox/{path}").content.decode()
+        assert "<script" not in page and "style=" not in page and "<style" not in page, path
+
+
+def test_feed_start_dates_go_from_today_back_seven_days():
+    dates = start_date_choices(dt.date(2026, 3, 2))
+    assert dates[0] == dt.date(2026, 3, 2) and dates[-1] == dt.date(2026, 2, 23)
+    assert len(dates) == 8
+    assert start_date_choices()[0] == timezone.localdate()
+
+
+def test_the_wizard_steps_need_the_earlier_steps(client, db):
+    assert client.get("/qbo-sandbox/banking/link/terms").url == "/qbo-sandbox/banking/link"
+    assert client.get("/qbo-sandbox/banking/link/sign-in").url == "/qbo-sandbox/banking/link"
+    assert client.get("/qbo-sandbox/banking/link/accounts").url == "/qbo-sandbox/banking/link"
+
+
+def test_a_linksite_that_cannot_be_reached_gets_a_clear_message(client, db, settings):
+    settings.LINKSITE_URL = "http://127.0.0.1:9"  # discard port: connection refused
+    page = client.get("/qbo-sandbox/banking/link", {"q": "maple"}).content.decode()
+    assert "Search isn&#x27;t available right now" in page
+
+
+def test_the_admin_lists_the_sandbox_models(admin_client, feed):
+    for model in ["linkedfeed", "chartaccount", "receivedtransaction", "faultsettings"]:
+        assert admin_client.get(f"/admin/qbo_sandbox/{model}/").status_code == 200
+
+
+# Against the real linksite endpoints, over HTTP ----------------------------------------------
+
+
+@pytest.fixture
+def over_http(live_server, settings, alice, enabled):
+    """The sandbox pages calling the real linksite through the live server."""
+    settings.LINKSITE_URL = live_server.url
+    settings.QBO_BASE_URL = f"{live_server.url}/qbo-sandbox/api/v1"
+    settings.QBO_PARTNER_KEY, settings.QBO_SIGNING_SECRET = KEY, SECRET
+    return alice
+
+
+def credentials_for(alice) -> tuple[str, str]:
+    from accounts.audit import Actor
+    from feeds import credentials
+    from feeds.models import CredentialOrigin
+
+    credential_set, password = credentials.issue(
+        alice.connection,
+        [alice.checking, alice.card],
+        origin=CredentialOrigin.LINK,
+        actor=Actor.smb(alice.connection.pk),
+    )
+    return credential_set.username, password
+
+
+def walk_to_sign_in(client) -> None:
+    page = client.get("/qbo-sandbox/banking/link", {"q": "maple"}).content.decode()
+    assert "Maple Bank" in page
+    assert client.post("/qbo-sandbox/banking/link").url == "/qbo-sandbox/banking/link/terms"
+    response = client.post("/qbo-sandbox/banking/link/terms", {"accept": "on"})
+    assert response.url == "/qbo-sandbox/banking/link/sign-in"
+
+
+def test_the_institution_search_finds_the_operator_institution(client, over_http):
+    page = client.get("/qbo-sandbox/banking/link", {"q": "MAPLE"}).content.decode()
+    assert "Maple Bank" in page
+    page = client.get("/qbo-sandbox/banking/link", {"q": "other bank"}).content.decode()
+    assert "No bank matches" in page
+
+
+def test_the_terms_must_be_accepted(client, db):
+    session = client.session
+    session["qbo_sandbox_link"] = {"institution": {"name": "Maple Bank", "logoUrl": ""}}
+    session.save()
+    response = client.post("/qbo-sandbox/banking/link/terms", {})
+    assert response.status_code == 400
+    assert "Accept the terms and conditions to continue." in response.content.decode()
+
+
+def test_wrong_credentials_are_refused_as_qbo_would(client, over_http):
+    walk_to_sign_in(client)
+    response = client.post(
+        "/qbo-sandbox/banking/link/sign-in", {"username": "AAAA-BBBB-CCCC", "password": "nope"}
+    )
+    assert "We couldn&#x27;t verify these credentials." in response.content.decode()
+
+
+def test_linking_updating_and_disconnecting_over_http(client, over_http):
+    username, password = credentials_for(over_http)
+    walk_to_sign_in(client)
+    response = client.post(
+        "/qbo-sandbox/banking/link/sign-in", {"username": username, "password": password}
+    )
+    assert response.url == "/qbo-sandbox/banking/link/accounts"
+    page = client.get("/qbo-sandbox/banking/link/accounts").content.decode()
+    assert "Alice Checking" in page and "Alice Visa" in page
+
+    three_days_ago = (timezone.localdate() - dt.timedelta(days=3)).isoformat()
+    checking = ChartAccount.objects.get(name="Checking")
+    response = client.post(
+        "/qbo-sandbox/banking/link/accounts",
+        {
+            "link-0": "on",
+            "target-0": str(checking.pk),
+            "start-0": three_days_ago,
+            "link-1": "on",
+            "target-1": "new",
+            "new_name-1": "Alice Visa card",
+            "new_type-1": "CreditCard",
+            "start-1": three_days_ago,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    feeds = LinkedFeed.objects.order_by("chart_account__name")
+    assert [f.chart_account.name for f in feeds] == ["Alice Visa card", "Checking"]
+    assert {f.feed_start_date.isoformat() for f in feeds} == {three_days_ago}
+
+    over_http.checking.refresh_from_db()
+    assert over_http.checking.status == "connected"
+
+    # The same credentials a second time are refused.
+    walk_to_sign_in(client)
+    response = client.post(
+        "/qbo-sandbox/banking/link/sign-in", {"username": username, "password": password}
+    )
+    assert "We couldn&#x27;t verify these credentials." in response.content.decode()
+
+    feed = LinkedFeed.objects.get(chart_account=checking)
+    response = client.post(f"/qbo-sandbox/banking/{feed.pk}/update", follow=True)
+    assert "Update requested" in response.content.decode()
+
+    response = client.post(f"/qbo-sandbox/banking/{feed.pk}/edit", {"disconnect": "on"})
+    assert response.status_code == 302
+    feed.refresh_from_db()
+    assert feed.status == FeedStatus.DISCONNECTED
+    body = batch("b-after", txn("t-1"))
+    assert push(client, feed.feed_id, body).status_code == 410
+
+
+# The import rule: the sandbox and linksite share no code --------------------------------------
+
+FORBIDDEN_FROM_SANDBOX = {"feeds", "accounts"}
+FORBIDDEN_FROM_LINKSITE = {"qbo_sandbox"}
+IMPORT_CALLS = {"import_module", "__import__", "import_string", "find_spec", "get_model"}
+
+
+def _package_of(path: Path) -> list[str]:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+
+
+def imported_names(source: str, path: Path) -> set[str]:
+    """Every module the source could import, anywhere in it (function bodies included):
+    `import x`, `from x import y` (relative ones resolved), calls of importlib.import_module,
+    __import__, import_string, find_spec or apps.get_model (also under another name) with a
+    string, "app.Model" strings such as lazy ForeignKeys, and `getattr(m, "import_module")`."""
+    tree = ast.parse(source)
+    callers = set(IMPORT_CALLS)
+    for node in ast.walk(tree):  # names the import functions are bound to: `as im`, `im = ...`
+        if isinstance(node, ast.ImportFrom | ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[-1] in IMPORT_CALLS or alias.name == "importlib":
+                    callers.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Assign):
+            value = node.value
+            bound = value.attr if isinstance(value, ast.Attribute) else getattr(value, "id", "")
+            if bound in callers:
+                callers.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                package = _package_of(path)
+                base = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+                prefix = ".".join(base)
+                module = f"{prefix}.{node.module}" if node.module else prefix
+            else:
+                module = node.module or ""
+            names.add(module)
+            names.update(f"{module}.{alias.name}".lstrip(".") for alias in node.names)
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in callers:
+                for arg in node.args[:1]:
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                        names.add(arg.value)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            parts = node.value.split(".")
+            if len(parts) > 1 and all(part.isidentifier() for part in parts):
+                names.add(node.value)  # "feeds.models", "accounts.Company"
+            elif node.value in IMPORT_CALLS:
+                names.add(f"<dynamic import through getattr: {node.value}>")
+    return names
+
+
+def offenders(folders: list[str], forbidden: set[str]) -> list[str]:
+    found = []
+    for folder in folders:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for name in imported_names(path.read_text(encoding="utf-8"), path):
+                if name.split(".")[0] in forbidden or name.startswith("<dynamic"):
+                    found.append(f"{path.relative_to(ROOT)}: {name}")
+    return found
+
+
+def test_the_sandbox_imports_nothing_from_linksite():
+    assert list((ROOT / "qbo_sandbox").rglob("*.py")), "no sandbox source found"
+    assert offenders(["qbo_sandbox"], FORBIDDEN_FROM_SANDBOX) == []
+
+
+def test_linksite_imports_nothing_from_the_sandbox():
+    assert offenders(["feeds", "accounts"], FORBIDDEN_FROM_LINKSITE) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import feeds",
+        "import feeds.models as m",
+        "from feeds.models import Feed",
+        "from accounts import audit",
+        "def f():\n    from feeds import credentials\n    return credentials",
+        "class A:\n    def m(self):\n        import accounts.models",
+        "import importlib\nimportlib.import_module('feeds.models')",
+        "from importlib import import_module as im\nim('feeds')",
+        "__import__('accounts.audit')",
+        "from django.utils.module_loading import import_string\nimport_string('feeds.x.Y')",
+        "from django.apps import apps\napps.get_model('accounts', 'Company')",
+        "from django.db import models\nF = models.ForeignKey('feeds.Feed', on_delete=None)",
+        "from ... import feeds",
+        "from ...accounts import models",
+        "import importlib as il\nil.import_module('accounts')",
+        "import importlib\nload = importlib.import_module\nload('feeds')",
+        "from django.apps import apps\nget = apps.get_model\nget('accounts', 'Company')",
+    ],
+)
+def test_the_import_rule_catches_every_way_to_import(source):
+    # Pretend the code sits in qbo_sandbox/templatetags/x.py (relative imports reach the root).
+    path = ROOT / "qbo_sandbox" / "templatetags" / "x.py"
+    names = imported_names(source, path)
+    assert any(name.split(".")[0] in FORBIDDEN_FROM_SANDBOX for name in names), names
+
+
+def test_the_import_rule_flags_getattr_on_importlib():
+    names = imported_names("import importlib\ngetattr(importlib, 'import_module')('feeds')", ROOT)
+    assert any(name.startswith("<dynamic") for name in names)
+
+
+def linked_session(client) -> None:
+    """The wizard as it stands after linksite verified the credentials."""
+    session = client.session
+    session["qbo_sandbox_link"] = {
+        "institution": {"name": "Maple Bank", "logoUrl": ""},
+        "terms": True,
+        "link_session_id": "ls-1",
+        "accounts": [
+            {
+                "id": "a",
+                "displayName": "Alice Checking",
+                "accountType": "checking",
+                "currency": "USD",
+                "balance": "10.00",
+            },
+            {
+                "id": "b",
+                "displayName": "Alice Visa",
+                "accountType": "creditCard",
+                "currency": "USD",
+                "balance": "0.00",
+            },
+        ],
+    }
+    session.save()
+
+
+def test_the_target_select_offers_only_accounts_without_an_active_feed(client, feed):
+    make_feed("feed-old", account="Savings", status=FeedStatus.DISCONNECTED)
+    linked_session(client)
+    page = client.get("/qbo-sandbox/banking/link/accounts").content.decode()
+    assert "Savings (Bank)" in page and "Visa (Credit Card)" in page
+    assert "Checking (Bank)" not in page  # feed-1 feeds it
+    assert page.count(">+ Add new</option>") == 2
+
+
+def test_connect_refuses_one_target_for_two_accounts_before_calling_linksite(client, db, settings):
+    settings.LINKSITE_URL = "http://127.0.0.1:9"  # never reached
+    linked_session(client)
+    savings = ChartAccount.objects.get(name="Savings")
+    today = timezone.localdate().isoformat()
+    response = client.post(
+        "/qbo-sandbox/banking/link/accounts",
+        {
+            "link-0": "on",
+            "target-0": str(savings.pk),
+            "start-0": today,
+            "link-1": "on",
+            "target-1": str(savings.pk),
+            "start-1": today,
+        },
+    )
+    assert response.status_code == 400
+    assert "Each account can receive only one bank feed." in response.content.decode()
+    assert not LinkedFeed.objects.exists()
+
+
+def test_connect_needs_an_account_and_a_date_from_the_list(client, db):
+    linked_session(client)
+    response = client.post("/qbo-sandbox/banking/link/accounts", {})
+    assert "Select at least one account to link." in response.content.decode()
+    response = client.post(
+        "/qbo-sandbox/banking/link/accounts",
+        {"link-0": "on", "target-0": "new", "new_name-0": "", "start-0": "2001-01-01"},
+    )
+    page = response.content.decode()
+    assert "Enter a name for the account." in page and "Choose a date from the list." in page
+
+
+def test_a_new_account_is_undone_when_linksite_cannot_be_reached(client, db, settings):
+    settings.LINKSITE_URL = "http://127.0.0.1:9"
+    linked_session(client)
+    response = client.post(
+        "/qbo-sandbox/banking/link/accounts",
+        {
+            "link-0": "on",
+            "target-0": "new",
+            "new_name-0": "Operating",
+            "new_type-0": "Bank",
+            "start-0": timezone.localdate().isoformat(),
+        },
+    )
+    assert response.status_code == 400
+    assert "couldn&#x27;t reach your bank" in response.content.decode()
+    assert not ChartAccount.objects.filter(name="Operating").exists()
