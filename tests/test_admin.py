@@ -18,7 +18,13 @@ from django_q.tasks import async_task
 
 from accounts.models import ApiClient, ApiKey, AuditEvent, OrganizationSettings
 from feeds.models import CredentialSet, DeliveryBatch, LinkSession
-from qbo_sandbox.models import ChartAccount, LinkedFeed, ReceivedBatch, ReceivedTransaction
+from qbo_sandbox.models import (
+    ChartAccount,
+    LinkedFeed,
+    ReceivedBatch,
+    ReceivedTransaction,
+    SandboxCompany,
+)
 from tests.makers import (
     image_bytes,
     make_batch,
@@ -56,6 +62,7 @@ def everything(alice, operator):
         )
     async_task("feeds.tasks.daily_maintenance")  # a queued task in the ORM broker
     # The QBO sandbox's own rows (its company, accounts and fault settings come with migrations).
+    SandboxCompany.current()  # also after an earlier transactional test's flush
     sandbox_feed = LinkedFeed.objects.create(
         feed_id="fd_sandbox",
         chart_account=ChartAccount.objects.get(name="Checking"),

@@ -373,7 +373,6 @@ def test_of_two_concurrent_verifications_exactly_one_gets_a_session(frozen):
         pytest.skip("concurrent sessions need a server database")
     from accounts.models import OrganizationSettings
 
-    frozen.stop()  # real time: the signatures of the threads must differ
     OrganizationSettings.objects.update_or_create(pk=1, defaults={"integration_enabled": True})
     connection = make_connection(make_company("Race Co", "US", client="race"))
     account = make_account(connection, "race-1")
@@ -396,3 +395,50 @@ def test_of_two_concurrent_verifications_exactly_one_gets_a_session(frozen):
         thread.join()
     assert sorted(statuses) == [200, 401, 401, 401]
     assert LinkSession.objects.count() == 1
+
+
+# linksite → QBO ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_outbound_client_pushes_signed_batches_the_sandbox_accepts_once(
+    live_server, settings, frozen
+):
+    from feeds.qbo.client import QboClient
+    from qbo_sandbox.models import ChartAccount, LinkedFeed, ReceivedTransaction, SandboxCompany
+
+    settings.QBO_BASE_URL = f"{live_server.url}/qbo-sandbox/api/v1"
+    SandboxCompany.current()  # its default accounts, also after an earlier test's flush
+    LinkedFeed.objects.create(
+        feed_id="fd_client_test",
+        chart_account=ChartAccount.objects.get(name="Checking"),
+        source_account_id="alice-chk",
+        source_display_name="Alice Checking",
+        feed_start_date=TODAY,
+    )
+    batch = {
+        "batchId": "5f0c6f1e-2b1c-4c55-8f0e-0d1f7f9b1a01",
+        "transactions": [
+            {
+                "id": f"t-{n}",
+                "date": "2026-11-24",
+                "clearedOnDate": "2026-11-24",
+                "amount": "-12.50",
+                "currency": "USD",
+                "description": "Coffee beans",
+                "transactionType": "Debit",
+                "balance": None,
+            }
+            for n in range(2)
+        ],
+    }
+    qbo = QboClient()
+    first = qbo.push("fd_client_test", batch)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"accepted": 2, "duplicates": 0}
+    again = qbo.push("fd_client_test", batch)
+    assert again.json() == {"accepted": 0, "duplicates": 2}
+    assert ReceivedTransaction.objects.count() == 2
+    wrong = QboClient(secret="not-the-shared-secret").push("fd_client_test", batch)
+    assert wrong.status_code == 401
+    qbo.close()
