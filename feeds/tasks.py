@@ -4,8 +4,10 @@ command and a test can call too."""
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
+from feeds import delivery
 from feeds.maintenance import run_daily_maintenance
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,7 @@ def daily_push(**kwargs: Any) -> None:
 
 
 def push_feed(feed_id: str, trigger: str = "update", **kwargs: Any) -> dict[str, Any]:
-    """Deliver one feed now (Update in QBO, or an operator). Queued by the QBO refresh endpoint;
-    the delivery itself is built by the worker issue (#6), so for now it only says so."""
-    log.info("push of feed %s requested (%s); delivery is not built yet", feed_id, trigger)
-    return {"feed": feed_id, "trigger": trigger, "delivered": 0, "note": "delivery not built yet"}
+    """Deliver one feed now (Update in QBO, the daily push's fan-out, or an operator)."""
+    result = delivery.push_feed(feed_id, trigger)
+    log.info("push of feed %s (%s): %s", feed_id, trigger, result)
+    return asdict(result)

@@ -1,0 +1,123 @@
+"""Delivery to QBO, against the QBO sandbox over real HTTP (a live server): order, batches,
+re-sending a recorded batch after a crash, retries through 503s, 410, one pusher per feed.
+Only time is faked (the backoff's sleep); faults come from the sandbox's own settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from accounts.audit import Actor
+from feeds import delivery, linking
+from feeds.models import BankTransaction, DeliveryBatch
+from feeds.qbo.client import QboClient
+from qbo_sandbox.models import (
+    ChartAccount,
+    FaultSettings,
+    LinkedFeed,
+    ReceivedBatch,
+    ReceivedTransaction,
+    SandboxCompany,
+)
+from tests.makers import make_transaction
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def no_sleep(seconds: float) -> None:
+    pass
+
+
+@pytest.fixture
+def feed(live_server, settings, alice):
+    settings.QBO_BASE_URL = f"{live_server.url}/qbo-sandbox/api/v1"
+    today = timezone.localdate()
+    feed = linking.link_feed(
+        alice.checking,
+        target_account_id="35",
+        target_account_name="Checking",
+        target_account_type="Bank",
+        feed_start_date=today - dt.timedelta(days=7),
+        actor=Actor.system(),
+    )
+    # What the sandbox recorded when the SMB user linked the account there.
+    company = SandboxCompany.current()
+    LinkedFeed.objects.create(
+        feed_id=feed.pk,
+        chart_account=ChartAccount.objects.get(company=company, name="Checking"),
+        source_account_id="alice-chk",
+        source_display_name="Alice Checking",
+        currency="USD",
+        feed_start_date=feed.feed_start_date,
+    )
+    for n, days_ago in enumerate([3, 1, 2, 0, 1]):
+        make_transaction(
+            alice.checking, f"t-{n}", cleared_on_date=today - dt.timedelta(days=days_ago)
+        )
+    return feed
+
+
+def received_ids() -> list[str]:
+    return list(ReceivedTransaction.objects.order_by("id").values_list("txn_id", flat=True))
+
+
+def test_pending_transactions_go_out_in_order_in_batches(feed):
+    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
+    assert (result.outcome, result.delivered, result.batches) == ("done", 5, 3)
+    # clearedOnDate order, then write order within a day.
+    assert received_ids() == ["t-0", "t-2", "t-1", "t-4", "t-3"]
+    assert set(BankTransaction.objects.values_list("delivery_state", flat=True)) == {"delivered"}
+    assert list(DeliveryBatch.objects.values_list("status", flat=True)) == ["delivered"] * 3
+    again = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep)
+    assert (again.outcome, again.delivered, again.batches) == ("done", 0, 0)
+
+
+def test_a_batch_sent_before_a_crash_is_resent_with_its_batch_id_and_absorbed(feed):
+    batch = delivery.next_batch(feed, "schedule")
+    # QBO received it, then the worker died before recording the answer.
+    assert QboClient().push(feed.pk, delivery.payload(batch)).status_code == 200
+    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep)
+    assert (result.outcome, result.delivered) == ("done", 5)
+    assert ReceivedTransaction.objects.count() == 5
+    received = ReceivedBatch.objects.get(batch_id=str(batch.batch_id))
+    assert received.accepted == 5
+    assert LinkedFeed.objects.get(feed_id=feed.pk).duplicates == 5
+
+
+def test_503s_are_retried_with_backoff_then_left_for_the_next_run(feed):
+    faults = FaultSettings.load()
+    faults.rate_503 = 1.0
+    faults.save()
+    waits = []
+    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=waits.append)
+    assert result.outcome == "failed" and result.delivered == 0
+    assert len(waits) == delivery.ATTEMPTS_PER_RUN - 1
+    assert all(0 <= w <= delivery.BACKOFF_CAP_SECONDS for w in waits)
+    batch = DeliveryBatch.objects.get()
+    assert (batch.status, batch.attempts) == ("failed", delivery.ATTEMPTS_PER_RUN)
+    assert batch.last_error.startswith("503")
+    assert ReceivedTransaction.objects.count() == 0
+
+    faults.rate_503 = 0.0
+    faults.save()
+    later = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep)
+    assert (later.outcome, later.delivered) == ("done", 5)
+    assert DeliveryBatch.objects.get().batch_id == batch.batch_id
+
+
+def test_a_410_records_that_qbo_disconnected_the_feed(feed):
+    LinkedFeed.objects.filter(feed_id=feed.pk).update(status="disconnected")
+    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep)
+    assert result.outcome == "disconnected"
+    feed.refresh_from_db()
+    assert feed.disabled_on_utc is not None
+    assert BankTransaction.objects.filter(delivery_state="delivered").count() == 0
+
+
+def test_a_feed_is_pushed_by_one_process_at_a_time(feed):
+    assert delivery.take_lease(feed.pk, "another-worker")
+    assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "busy"
+    delivery.release_lease(feed.pk, "another-worker")
+    assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "done"
