@@ -16,7 +16,7 @@ from django.utils.translation import ngettext
 
 from accounts.admin import ReadOnlyAdmin, ReadOnlyInline
 from accounts.audit import Actor, record
-from feeds import lifecycle
+from feeds import delivery, lifecycle
 from feeds.models import (
     BankTransaction,
     Connection,
@@ -183,6 +183,23 @@ class FeedAdmin(ReadOnlyAdmin):
     list_filter = ["target_account_type", ("disabled_on_utc", admin.EmptyFieldListFilter)]
     list_select_related = ["source_account"]
     search_fields = ["=id", "source_account__account_id", "target_account_name"]
+    actions = ["push_now"]
+
+    @admin.action(description=_("Push selected feeds to QuickBooks now"))
+    def push_now(self, request: HttpRequest, queryset: QuerySet[Feed]) -> None:
+        active = queryset.filter(disabled_on_utc__isnull=True, ended__isnull=True)
+        for feed in active:
+            delivery.queue_push(feed.pk, "admin")
+            record(Actor.operator(request.user), "delivery.push_requested", feed)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d feed queued for delivery.",
+                "%(count)d feeds queued for delivery.",
+                active.count(),
+            )
+            % {"count": active.count()},
+        )
 
 
 @admin.register(CredentialSet)
@@ -313,4 +330,7 @@ class DeliveryBatchAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Retry selected failed or rejected batches"))
     def retry(self, request: HttpRequest, queryset: QuerySet[DeliveryBatch]) -> None:
         retryable = queryset.filter(status__in=[DeliveryStatus.FAILED, DeliveryStatus.REJECTED])
+        feeds = set(retryable.values_list("feed_id", flat=True))
         _apply(self, request, retryable, DeliveryStatus.PENDING, next_attempt=timezone.now())
+        for feed_id in feeds:
+            delivery.queue_push(feed_id, "admin")

@@ -26,7 +26,7 @@ from typing import Any
 
 import requests
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.audit import Actor, record
@@ -260,3 +260,33 @@ def push_feed(
         batches=result.batches,
     )
     return result
+
+
+def feeds_to_push() -> list[str]:
+    """Active feeds with something to deliver: pending transactions or an open batch."""
+    pending = BankTransaction.objects.filter(
+        source_account_id=OuterRef("source_account_id"), delivery_state=DeliveryState.PENDING
+    )
+    return list(
+        Feed.objects.filter(disabled_on_utc__isnull=True, ended__isnull=True)
+        .filter(Exists(pending))
+        .exclude(delivery_batches__status=DeliveryStatus.REJECTED)
+        .order_by("created")
+        .values_list("pk", flat=True)
+    )
+
+
+def queue_push(feed_id: str, trigger: str) -> str:
+    """Queue one feed's push for the worker; the fan-out keeps a slow feed from holding up the
+    others."""
+    from django_q.tasks import async_task
+
+    return async_task("feeds.tasks.push_feed", feed_id, trigger, task_name=f"push {feed_id}")
+
+
+def queue_daily_push() -> int:
+    feeds = feeds_to_push()
+    for feed_id in feeds:
+        queue_push(feed_id, "schedule")
+    record(WORKER, "delivery.daily_push_queued", None, feeds=len(feeds))
+    return len(feeds)

@@ -19,10 +19,12 @@ def daily_maintenance(**kwargs: Any) -> dict[str, int]:
     return summary
 
 
-def daily_push(**kwargs: Any) -> None:
-    # Delivery to QBO needs the wire protocol (issue 5) and the delivery engine (issue 6); the
-    # schedule exists now so that deployments set it up once.
-    raise NotImplementedError("Delivery to QBO is built by the worker issue (#6).")
+def daily_push(**kwargs: Any) -> int:
+    """Queue one push per active feed with something to deliver (a task each, so that a slow or
+    failing feed never holds up the others)."""
+    queued = delivery.queue_daily_push()
+    log.info("daily push: %s feeds queued", queued)
+    return queued
 
 
 def push_feed(feed_id: str, trigger: str = "update", **kwargs: Any) -> dict[str, Any]:

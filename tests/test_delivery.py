@@ -121,3 +121,21 @@ def test_a_feed_is_pushed_by_one_process_at_a_time(feed):
     assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "busy"
     delivery.release_lease(feed.pk, "another-worker")
     assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "done"
+
+
+def test_the_daily_push_queues_one_task_per_feed_with_something_to_deliver(feed, alice):
+    from django_q.models import OrmQ
+
+    idle = linking.link_feed(
+        alice.card,
+        target_account_id="41",
+        target_account_name="Visa",
+        target_account_type="CreditCard",
+        feed_start_date=timezone.localdate(),
+        actor=Actor.system(),
+    )
+    assert delivery.feeds_to_push() == [feed.pk]
+    assert delivery.queue_daily_push() == 1
+    task = OrmQ.objects.get().task
+    assert (task["func"], task["args"]) == ("feeds.tasks.push_feed", (feed.pk, "schedule"))
+    assert idle.pk not in delivery.feeds_to_push()
