@@ -139,3 +139,19 @@ def test_the_daily_push_queues_one_task_per_feed_with_something_to_deliver(feed,
     task = OrmQ.objects.get().task
     assert (task["func"], task["args"]) == ("feeds.tasks.push_feed", (feed.pk, "schedule"))
     assert idle.pk not in delivery.feeds_to_push()
+
+
+def test_pushfeeds_delivers_from_a_shell_with_progress_and_a_summary(feed):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("pushfeeds", "--all", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("[##############################] 1/1 ")
+    assert lines[0].endswith(": done, 5 delivered")
+    assert lines[-1] == "1 feed(s) pushed, 5 transaction(s) delivered: 1 done."
+    assert ReceivedTransaction.objects.count() == 5
+    with pytest.raises(CommandError, match="Unknown feed"):
+        call_command("pushfeeds", "--feed", "fd_nope", stdout=StringIO())

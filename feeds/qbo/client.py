@@ -45,8 +45,16 @@ _client: QboClient | None = None
 
 
 def client() -> QboClient:
-    """The process's client (one keep-alive session per worker process)."""
+    """The process's client (one keep-alive session per worker process), made anew if the
+    settings it was made with have changed."""
     global _client
-    if _client is None:
+    wanted = (
+        settings.QBO_BASE_URL.rstrip("/"),
+        settings.QBO_PARTNER_KEY,
+        settings.QBO_SIGNING_SECRET,
+    )
+    if _client is None or (_client.base_url, _client.partner_key, _client.secret) != wanted:
+        if _client is not None:
+            _client.close()
         _client = QboClient()
     return _client
