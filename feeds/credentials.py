@@ -8,6 +8,7 @@ password is stored (Django's password hasher): under 112 bits a fast hash is not
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import string
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ from accounts.audit import Actor, record
 from feeds.models import Connection, CredentialSet, SourceAccount
 
 USERNAME_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+USERNAME_SHAPE = re.compile(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}")
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 PASSWORD_LENGTH = 16
 LIFETIME = dt.timedelta(minutes=60)
@@ -133,7 +135,15 @@ def redeem(username: str, password: str, *, actor: Actor) -> CredentialSet:
         password, credential_set.password_hash if credential_set else _dummy_hash()
     )
     if credential_set is None:
-        record(actor, "credentials.verify_failed", None, username=username[:20], reason="unknown")
+        # Not the text itself: a password pasted into the username field must not be kept.
+        record(
+            actor,
+            "credentials.verify_failed",
+            None,
+            reason="unknown",
+            username_length=len(username),
+            username_shape_ok=bool(USERNAME_SHAPE.fullmatch(username)),
+        )
         raise CredentialError("unknown")
 
     def refuse(reason: str, **data) -> CredentialError:

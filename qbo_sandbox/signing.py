@@ -54,7 +54,13 @@ def verify(headers: Mapping[str, str], body: bytes, now: float | None = None) ->
     timestamp, candidates = None, []
     for part in (headers.get("X-Signature") or "").split(","):
         name, _sep, value = part.strip().partition("=")
-        if name == "t" and value.isdigit() and len(value) < 16:
+        if (
+            name == "t"
+            and value.isascii()
+            and value.isdigit()
+            and len(value) <= 12
+            and len(value) < 16
+        ):
             timestamp = int(value)
         elif name == "v1" and value:
             candidates.append(value)

@@ -132,12 +132,24 @@ def test_a_replayed_request_is_refused(client, alice, enabled):
     assert OrmQ.objects.count() == 1
 
 
-def test_two_empty_requests_in_the_same_second_to_two_feeds_are_both_accepted(
-    client, alice, enabled
-):
+def test_a_signature_is_accepted_once_whatever_the_path(client, alice, enabled):
+    feed = link_one(alice)
+    raw = b""
+    headers = signing.sign(settings.QBO_PARTNER_KEY, settings.QBO_SIGNING_SECRET, raw)
+    # A captured institution lookup cannot be replayed as a disconnect.
+    assert client.get("/qbo/v1/institution", headers=headers).status_code == 200
+    replayed = client.post(
+        f"/qbo/v1/feeds/{feed.pk}/disconnect", raw, content_type="application/json", headers=headers
+    )
+    assert replayed.status_code == 401
+    assert Feed.objects.get(pk=feed.pk).disabled_on_utc is None
+
+
+def test_two_updates_in_the_same_second_to_two_feeds_are_both_accepted(client, alice, enabled):
     first, second = link_one(alice), link_one(alice, alice.card)
-    assert call(client, f"/qbo/v1/feeds/{first.pk}/refresh").status_code == 202
-    assert call(client, f"/qbo/v1/feeds/{second.pk}/refresh").status_code == 202
+    for feed in (first, second):
+        body = {"feedId": feed.pk, "requestId": f"r-{feed.pk}"}
+        assert call(client, f"/qbo/v1/feeds/{feed.pk}/refresh", body).status_code == 202
 
 
 def test_a_body_naming_another_feed_is_refused(client, alice, enabled):
@@ -293,6 +305,34 @@ def test_an_account_linked_already_cannot_get_a_second_target(client, alice, iss
     assert Feed.objects.count() == 1
 
 
+def test_one_target_account_receives_one_feed(client, session):
+    body = {
+        "linkSessionId": session["linkSessionId"],
+        "feeds": [feed_item("alice-chk", "35"), feed_item("alice-visa", "35")],
+    }
+    response = call(client, "/qbo/v1/feeds", body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "duplicate_target_account"
+
+
+def test_linking_after_the_connection_was_deleted_is_refused(client, alice, session):
+    from feeds import lifecycle
+
+    lifecycle.transition(alice.connection, "Deauthorized", actor=Actor.system())
+    body = {"linkSessionId": session["linkSessionId"], "feeds": [feed_item()]}
+    response = call(client, "/qbo/v1/feeds", body)
+    assert response.status_code == 410
+    assert Feed.objects.count() == 0
+
+
+@pytest.mark.parametrize("stamp", ["t=\u00b2", "t=" + "9" * 5000, "t=abc"])
+def test_a_malformed_signature_header_is_a_401_not_a_crash(client, enabled, stamp):
+    headers = {"X-Partner-Key": settings.QBO_PARTNER_KEY, "X-Signature": f"{stamp},v1=aa"}
+    response = client.get("/qbo/v1/institution", headers=headers)
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+
+
 def test_a_link_session_links_once_and_expires_after_30_minutes(client, session, frozen):
     body = {"linkSessionId": session["linkSessionId"], "feeds": [feed_item()]}
     frozen.shift(dt.timedelta(minutes=30))
@@ -323,10 +363,12 @@ def test_update_queues_a_push_of_that_feed(client, alice, enabled, frozen):
     feed = link_one(alice)
     response = call(client, f"/qbo/v1/feeds/{feed.pk}/refresh")
     assert response.status_code == 202
+    frozen.shift(1)
     queued = OrmQ.objects.get()
     assert AuditEvent.objects.filter(action="feed.refresh_requested").count() == 1
     assert queued.task["func"] == "feeds.tasks.push_feed"
     assert queued.task["args"] == (feed.pk, "update")
+    frozen.shift(1)
     assert call(client, "/qbo/v1/feeds/fd_unknown/refresh").status_code == 404
     frozen.shift(1)
     assert call(client, f"/qbo/v1/feeds/{feed.pk}/refresh").status_code == 202
@@ -344,6 +386,7 @@ def test_disconnect_records_the_time_and_makes_writes_fail(client, alice, enable
     assert dt.datetime.fromisoformat(response.json()["disabledAt"]) == disabled
     frozen.shift(1)
     again = call(client, f"/qbo/v1/feeds/{feed.pk}/disconnect")
+    frozen.shift(1)
     assert again.status_code == 200 and again.json()["disabledAt"] == response.json()["disabledAt"]
     assert call(client, f"/qbo/v1/feeds/{feed.pk}/refresh").status_code == 410
     api = Api(Client(), issue_key("alice"))

@@ -16,7 +16,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -197,7 +196,25 @@ def _page(request: HttpRequest, link: LinkContext, template: str, status: int = 
 
 
 def _accounts(link: LinkContext) -> list[SourceAccount]:
-    return list(SourceAccount.objects.filter(connection=link.connection).order_by("created", "id"))
+    """The connection's accounts, each with `link_state`: connected only while a feed is active
+    (an account QBO disconnected stays `connected` in the API for the grace period, but the SMB
+    user can link it again at once)."""
+    accounts = list(
+        SourceAccount.objects.filter(connection=link.connection)
+        .prefetch_related("feeds")
+        .order_by("created", "id")
+    )
+    labels = dict(SourceAccountStatus.choices)
+    for account in accounts:
+        active = any(f.is_active for f in account.feeds.all())
+        if active:
+            account.link_state = SourceAccountStatus.CONNECTED
+        elif account.status == SourceAccountStatus.CONNECTED:
+            account.link_state = SourceAccountStatus.DISCONNECTED
+        else:
+            account.link_state = account.status
+        account.link_state_label = labels[account.link_state]
+    return accounts
 
 
 def _chosen(link: LinkContext) -> list[SourceAccount]:
@@ -248,7 +265,7 @@ def connect(request: HttpRequest, link: LinkContext) -> HttpResponse:
 def choose(request: HttpRequest, link: LinkContext) -> HttpResponse:
     """Screen 2: tick the accounts to feed."""
     accounts = _accounts(link)
-    selectable = {a.pk for a in accounts if a.status != SourceAccountStatus.CONNECTED}
+    selectable = {a.pk for a in accounts if a.link_state != SourceAccountStatus.CONNECTED}
     error = ""
     selected = set(link.chosen)
     if request.method == "POST":
@@ -301,10 +318,10 @@ def credentials_page(request: HttpRequest, link: LinkContext) -> HttpResponse:
         return redirect("link:choose")
     issued = password = None
     if request.method == "POST":
-        with transaction.atomic():
-            issued, password = credentials.issue(
-                link.connection, chosen, origin=CredentialOrigin.LINK, actor=link.actor
-            )
+        # issue() hashes before its own transaction (no write lock held during the hash).
+        issued, password = credentials.issue(
+            link.connection, chosen, origin=CredentialOrigin.LINK, actor=link.actor
+        )
     return _page(
         request,
         link,
@@ -315,7 +332,7 @@ def credentials_page(request: HttpRequest, link: LinkContext) -> HttpResponse:
         issued=issued,
         password=password,
         minutes=int(credentials.LIFETIME / dt.timedelta(minutes=1)),
-        all_connected=all(a.status == SourceAccountStatus.CONNECTED for a in chosen),
+        all_connected=all(a.link_state == SourceAccountStatus.CONNECTED for a in chosen),
     )
 
 
@@ -341,12 +358,12 @@ def revoke(request: HttpRequest, link: LinkContext) -> HttpResponse:
 def status(request: HttpRequest, link: LinkContext) -> HttpResponse:
     """The chosen accounts' status, for the status panel's polling."""
     chosen = _chosen(link)
-    labels = dict(SourceAccountStatus.choices)
-    done = bool(chosen) and all(a.status == SourceAccountStatus.CONNECTED for a in chosen)
+    done = bool(chosen) and all(a.link_state == SourceAccountStatus.CONNECTED for a in chosen)
     return JsonResponse(
         {
             "accounts": [
-                {"id": a.pk, "status": a.status, "label": str(labels[a.status])} for a in chosen
+                {"id": a.pk, "status": a.link_state, "label": str(a.link_state_label)}
+                for a in chosen
             ],
             "done": done,
             "message": _("All set! Your accounts are connected to QuickBooks Online.")

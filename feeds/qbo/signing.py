@@ -37,7 +37,7 @@ def parse(header: str) -> tuple[int, list[str]]:
     timestamp, values = None, []
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
-        if name == "t" and value.isdigit():
+        if name == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
         elif name == "v1" and value:
             values.append(value)

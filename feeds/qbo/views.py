@@ -6,7 +6,6 @@ failure, in English (QBO shows its own wording to the SMB user)."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from django_q.tasks import async_task
 
 from accounts.audit import Actor, record
 from accounts.models import OrganizationSettings
-from feeds import linking
+from feeds import lifecycle, linking
 from feeds.credentials import CredentialError, redeem
 from feeds.models import (
     Feed,
@@ -67,13 +66,13 @@ def qbo_endpoint(method: str) -> Callable:
                 except signing.SignatureError as exc:
                     record(QBO, "qbo.refused", None, path=request.path, reason=str(exc))
                     return error(401, "unauthorized", f"Request not authenticated: {exc}.")
-                # The signature covers the time and the body, not the path: two requests with
-                # empty bodies sent in the same second to two feeds sign alike, so a signature is
-                # accepted once per method and path.
-                guard = hashlib.sha256(f"{request.method} {request.path} {signed}".encode())
+                # The signature covers the time and the body, not the path, so it is accepted
+                # once, whatever the path: a captured request cannot be replayed elsewhere. (Two
+                # empty-body requests in one second sign alike: the second gets 401 and is sent
+                # again; the sandbox puts the feedId and a requestId in its bodies.)
                 try:
                     with transaction.atomic():
-                        ReplayGuard.objects.create(signature=guard.hexdigest())
+                        ReplayGuard.objects.create(signature=signed)
                 except IntegrityError:
                     record(QBO, "qbo.refused", None, path=request.path, reason="replay")
                     return error(401, "unauthorized", "This signed request was already used.")
@@ -128,13 +127,16 @@ def verify(request: HttpRequest, body: dict) -> JsonResponse:
         return error(400, "bad_request", "username and password are required strings.")
     if not _available():
         return error(403, "unavailable", "This institution does not offer bank feeds now.")
+    # The slow password check runs outside any transaction: on SQLite a transaction holds the
+    # write lock, and every API write would wait behind the hash. The spend itself is one
+    # conditional UPDATE, so a concurrent redemption still cannot win twice.
     refused = None
-    with transaction.atomic():
-        try:
-            credential_set = redeem(username[:100], password[:100], actor=QBO)
-        except CredentialError as exc:
-            refused = exc
-        else:
+    try:
+        credential_set = redeem(username[:100], password[:100], actor=QBO)
+    except CredentialError as exc:
+        refused = exc
+    else:
+        with transaction.atomic():
             session = LinkSession.objects.create(
                 credential_set=credential_set,
                 connection=credential_set.connection,
@@ -183,6 +185,8 @@ def link_feeds(request: HttpRequest, body: dict) -> JsonResponse:
         return error(401, "invalid_session", "The link session is unknown or has expired.")
     if session.completed is not None:
         return error(409, "session_used", "This link session was already used to link feeds.")
+    if session.connection.status == "Deauthorized":
+        return error(410, "connection_closed", "The bank closed this connection.")
     items = body.get("feeds")
     if not isinstance(items, list) or not items:
         return error(400, "bad_request", "feeds must be a non-empty array.")
@@ -191,7 +195,7 @@ def link_feeds(request: HttpRequest, body: dict) -> JsonResponse:
     }
     today = timezone.localdate()
     earliest = today - dt.timedelta(days=HISTORY_DAYS)
-    plans, seen = [], set()
+    plans, seen, targets = [], set(), set()
     for index, item in enumerate(items):
         where = f"feeds[{index}]"
         if not isinstance(item, dict):
@@ -212,6 +216,11 @@ def link_feeds(request: HttpRequest, body: dict) -> JsonResponse:
         target_id, target_name = item.get("targetAccountId"), item.get("targetAccountName")
         if not isinstance(target_id, str) or not 1 <= len(target_id) <= 100:
             return error(400, "bad_request", f"{where}.targetAccountId is required.")
+        if target_id in targets:
+            return error(
+                400, "duplicate_target_account", f"{where}: a target account receives one feed."
+            )
+        targets.add(target_id)
         if not isinstance(target_name, str) or not 1 <= len(target_name.strip()) <= 200:
             return error(400, "bad_request", f"{where}.targetAccountName is required.")
         kind = item.get("targetAccountType")
@@ -231,27 +240,14 @@ def link_feeds(request: HttpRequest, body: dict) -> JsonResponse:
             )
         plans.append((account, target_id, target_name.strip(), kind, start))
 
-    with transaction.atomic():
-        taken = LinkSession.objects.filter(pk=session.pk, completed__isnull=True).update(
-            completed=now
-        )
-        if not taken:
-            return error(409, "session_used", "This link session was already used.")
-        linked = [
-            (
-                account,
-                linking.link_feed(
-                    SourceAccount.objects.select_related("connection").get(pk=account.pk),
-                    target_account_id=target_id,
-                    target_account_name=target_name,
-                    target_account_type=kind,
-                    feed_start_date=start,
-                    actor=QBO,
-                    credential_set=session.credential_set,
-                ),
-            )
-            for account, target_id, target_name, kind, start in plans
-        ]
+    try:
+        with transaction.atomic():
+            linked = _link(session, plans, now)
+    except (IntegrityError, lifecycle.IllegalTransition):
+        # Another session linked one of these accounts meanwhile, or the connection closed.
+        return error(409, "already_linked", "An account was linked meanwhile; nothing was changed.")
+    if linked is None:
+        return error(409, "session_used", "This link session was already used.")
     return JsonResponse(
         {
             "feeds": [
@@ -266,6 +262,27 @@ def link_feeds(request: HttpRequest, body: dict) -> JsonResponse:
         },
         status=201,
     )
+
+
+def _link(session: LinkSession, plans: list, now: dt.datetime) -> list | None:
+    taken = LinkSession.objects.filter(pk=session.pk, completed__isnull=True).update(completed=now)
+    if not taken:
+        return None
+    return [
+        (
+            account,
+            linking.link_feed(
+                SourceAccount.objects.select_related("connection").get(pk=account.pk),
+                target_account_id=target_id,
+                target_account_name=target_name,
+                target_account_type=kind,
+                feed_start_date=start,
+                actor=QBO,
+                credential_set=session.credential_set,
+            ),
+        )
+        for account, target_id, target_name, kind, start in plans
+    ]
 
 
 def _feed(feed_id: str, body: dict) -> Feed | None:
