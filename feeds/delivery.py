@@ -11,7 +11,9 @@ Answers: 200 delivered; 410 the feed was disconnected in QBO (recorded as `feedD
 the feed waits: delivering later transactions first would break the order); 5xx, timeouts and
 connection errors are retried with exponential backoff and jitter, then left for the next run.
 
-Work in progress (issue 6): the daily fan-out, the admin actions and the command come next."""
+A long backlog is streamed: one batch of at most 1000 is read, sent and marked at a time, so
+memory does not grow with the backlog, and a worker task hands what is left after
+PUSH_TASK_BUDGET_SECONDS to a task of its own."""
 
 from __future__ import annotations
 
@@ -20,12 +22,14 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import requests
-from django.db import transaction
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -37,6 +41,7 @@ from feeds.models import (
     DeliveryState,
     DeliveryStatus,
     Feed,
+    FeedPushLock,
 )
 from feeds.qbo.client import QboClient
 from feeds.qbo.client import client as default_client
@@ -44,7 +49,6 @@ from feeds.qbo.client import client as default_client
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
-LEASE = dt.timedelta(minutes=10)
 ATTEMPTS_PER_RUN = 5
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 30.0
@@ -55,24 +59,31 @@ WORKER = Actor.worker()
 @dataclass
 class PushResult:
     feed_id: str
-    outcome: str  # done, busy, inactive, failed, rejected, disconnected, blocked
+    outcome: str  # done, continued, busy, inactive, failed, rejected, disconnected, blocked
     delivered: int = 0
     batches: int = 0
     error: str = ""
 
 
-def take_lease(feed_id: str, owner: str, now: dt.datetime | None = None) -> bool:
+def _lease_length() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.FEED_PUSH_LEASE_SECONDS)
+
+
+def take_lease(
+    feed_id: str, owner: str, now: dt.datetime | None = None, *, force: bool = False
+) -> bool:
+    """Claim the feed unless another pusher's lease is still running (`force`: the caller holds
+    the PostgreSQL row lock, so a lease left behind is a crashed pusher's)."""
     now = now or timezone.now()
-    taken = Feed.objects.filter(
-        Q(push_lease_until__isnull=True) | Q(push_lease_until__lt=now),
-        pk=feed_id,
-    ).update(push_lease_owner=owner, push_lease_until=now + LEASE)
-    return taken == 1
+    feeds = Feed.objects.filter(pk=feed_id)
+    if not force:
+        feeds = feeds.filter(Q(push_lease_until__isnull=True) | Q(push_lease_until__lt=now))
+    return feeds.update(push_lease_owner=owner, push_lease_until=now + _lease_length()) == 1
 
 
 def renew_lease(feed_id: str, owner: str) -> None:
     Feed.objects.filter(pk=feed_id, push_lease_owner=owner).update(
-        push_lease_until=timezone.now() + LEASE
+        push_lease_until=timezone.now() + _lease_length()
     )
 
 
@@ -80,6 +91,52 @@ def release_lease(feed_id: str, owner: str) -> None:
     Feed.objects.filter(pk=feed_id, push_lease_owner=owner).update(
         push_lease_owner="", push_lease_until=None
     )
+
+
+@contextmanager
+def feed_claim(feed_id: str, owner: str) -> Iterator[bool]:
+    """Whether this pusher may push the feed (and holds it until the block ends).
+
+    Everywhere: an optimistic lease on the feed row (a conditional UPDATE), renewed before each
+    request to QBO, so a crashed pusher's claim runs out after FEED_PUSH_LEASE_SECONDS.
+    On PostgreSQL, first a row lock on the feed's `FeedPushLock` row, taken with SKIP LOCKED on
+    a connection of its own and held until the push ends: a second pusher skips the feed at
+    once, and a pusher that dies (kill -9) frees it as soon as its connection drops."""
+    if connection.vendor != "postgresql":
+        held = take_lease(feed_id, owner)
+        try:
+            yield held
+        finally:
+            if held:
+                release_lease(feed_id, owner)
+        return
+
+    FeedPushLock.objects.bulk_create([FeedPushLock(feed_id=feed_id)], ignore_conflicts=True)
+    # Inside a caller's transaction the lock is the caller's to hold (and only it can see rows
+    # it has not committed); otherwise a connection of our own holds it for the push.
+    own = None if connection.in_atomic_block else connections.create_connection(DEFAULT_DB_ALIAS)
+    lock_db = own or connection
+    held = False
+    try:
+        if own is not None:
+            own.set_autocommit(False)
+        with lock_db.cursor() as cursor:
+            cursor.execute(
+                "SELECT feed_id FROM feeds_feedpushlock WHERE feed_id = %s FOR UPDATE SKIP LOCKED",
+                [feed_id],
+            )
+            held = cursor.fetchone() is not None
+        if held:
+            take_lease(feed_id, owner, force=True)
+        yield held
+    finally:
+        if held:
+            release_lease(feed_id, owner)
+        if own is not None:
+            try:
+                own.rollback()
+            finally:
+                own.close()
 
 
 def next_batch(feed: Feed, trigger: str, size: int = BATCH_SIZE) -> DeliveryBatch | None:
@@ -99,8 +156,10 @@ def next_batch(feed: Feed, trigger: str, size: int = BATCH_SIZE) -> DeliveryBatc
             BankTransaction.objects.filter(
                 source_account_id=feed.source_account_id,
                 delivery_state=DeliveryState.PENDING,
-                delivery_batch__isnull=True,
             )
+            # Not yet in a batch, or left in a batch of an earlier feed of the account that
+            # QBO disconnected before it got them: they go to the account's feed of now.
+            .filter(Q(delivery_batch__isnull=True) | ~Q(delivery_batch__feed=feed))
             .order_by("cleared_on_date", "id")
             .values_list("pk", flat=True)[:size]
         )
@@ -158,13 +217,15 @@ def send(
     batch: DeliveryBatch,
     qbo: QboClient,
     sleep: Callable[[float], None] = time.sleep,
+    heartbeat: Callable[[], None] = lambda: None,
 ) -> tuple[str, int, str]:
     """Send one batch until QBO answers for good or the attempts run out:
-    (outcome, delivered count, last error)."""
+    (outcome, delivered count, last error). `heartbeat` runs before each request."""
     body = payload(batch)
     feed = batch.feed
     error = ""
     for attempt in range(1, ATTEMPTS_PER_RUN + 1):
+        heartbeat()
         DeliveryBatch.objects.filter(pk=batch.pk).update(
             attempts=F("attempts") + 1, last_attempt=timezone.now()
         )
@@ -224,42 +285,82 @@ def push_feed(
     qbo: QboClient | None = None,
     sleep: Callable[[float], None] = time.sleep,
     batch_size: int = BATCH_SIZE,
+    budget: float | None = None,
 ) -> PushResult:
-    """Deliver everything pending for one feed, batch after batch."""
-    owner = uuid.uuid4().hex
+    """Deliver everything pending for one feed, batch after batch.
+
+    `budget` (seconds): stop taking new batches after this long and queue the rest as a task of
+    its own (the worker passes PUSH_TASK_BUDGET_SECONDS; a shell command passes nothing)."""
     feed = Feed.objects.select_related("source_account").filter(pk=feed_id).first()
     if feed is None or not feed.is_active:
         return PushResult(feed_id, "inactive")
     if feed.delivery_batches.filter(status=DeliveryStatus.REJECTED).exists():
         return PushResult(feed_id, "blocked", error="a batch was rejected by QBO; see admin")
-    if not take_lease(feed_id, owner):
-        return PushResult(feed_id, "busy")
-    result = PushResult(feed_id, "done")
-    try:
-        qbo = qbo or default_client()
-        while True:
-            batch = next_batch(feed, trigger, batch_size)
-            if batch is None:
+    started = time.monotonic()
+    result = PushResult(feed_id, "busy")
+    qbo = qbo or default_client()
+    # Transactions written while this push ran, after its last look, would wait for the next
+    # run if an Update that came meanwhile found the feed busy: look again after letting go.
+    for _round in range(3):
+        owner = uuid.uuid4().hex
+        with feed_claim(feed_id, owner) as held:
+            if not held:
                 break
-            outcome, delivered, error = send(batch, qbo, sleep)
-            result.batches += 1
-            result.delivered += delivered
-            if outcome != "done":
-                result.outcome, result.error = outcome, error
-                break
-            renew_lease(feed_id, owner)
-    finally:
-        release_lease(feed_id, owner)
-    record(
-        WORKER,
-        "delivery.feed_pushed",
-        feed,
-        trigger=trigger,
-        outcome=result.outcome,
-        delivered=result.delivered,
-        batches=result.batches,
-    )
+            result.outcome = "done"
+            record(WORKER, "delivery.push_started", feed, trigger=trigger, pusher=owner)
+            try:
+                _push_batches(feed, trigger, owner, qbo, sleep, batch_size, started, budget, result)
+            finally:
+                record(
+                    WORKER,
+                    "delivery.feed_pushed",
+                    feed,
+                    trigger=trigger,
+                    pusher=owner,
+                    outcome=result.outcome,
+                    delivered=result.delivered,
+                    batches=result.batches,
+                )
+        if result.outcome != "done" or not _has_pending(feed):
+            break
+    if result.outcome == "continued":
+        queue_push(feed_id, trigger)
     return result
+
+
+def _push_batches(
+    feed: Feed,
+    trigger: str,
+    owner: str,
+    qbo: QboClient,
+    sleep: Callable[[float], None],
+    batch_size: int,
+    started: float,
+    budget: float | None,
+    result: PushResult,
+) -> None:
+    while True:
+        batch = next_batch(feed, trigger, batch_size)
+        if batch is None:
+            return
+        outcome, delivered, error = send(
+            batch, qbo, sleep, heartbeat=lambda: renew_lease(feed.pk, owner)
+        )
+        result.batches += 1
+        result.delivered += delivered
+        if outcome != "done":
+            result.outcome, result.error = outcome, error
+            return
+        # Looked at after a batch, so that every task makes progress.
+        if budget is not None and time.monotonic() - started >= budget and _has_pending(feed):
+            result.outcome = "continued"
+            return
+
+
+def _has_pending(feed: Feed) -> bool:
+    return BankTransaction.objects.filter(
+        source_account_id=feed.source_account_id, delivery_state=DeliveryState.PENDING
+    ).exists()
 
 
 def feeds_to_push() -> list[str]:

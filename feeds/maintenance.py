@@ -15,6 +15,7 @@ from feeds.models import (
     ConnectionStatus,
     CredentialSet,
     Feed,
+    FeedPushLock,
     LinkSession,
     ReplayGuard,
     SourceAccount,
@@ -87,6 +88,8 @@ def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
     summary["idempotency_keys_purged"] = idempotency.purge(now)
     # Signatures older than the protocol's window can no longer be replayed.
     ReplayGuard.objects.filter(seen__lt=now - dt.timedelta(minutes=10)).delete()
+    # Push locks of feeds deleted with their source account.
+    FeedPushLock.objects.exclude(feed_id__in=Feed.objects.values("pk")).delete()
     if any(summary[k] for k in summary if k.endswith("_purged")):
         record(
             actor,

@@ -327,6 +327,22 @@ class PushOperation(models.Model):
         return str(self.key)
 
 
+class FeedPushLock(models.Model):
+    """A row per feed that a pusher holds locked (`SELECT ... FOR UPDATE SKIP LOCKED`, on
+    PostgreSQL) for as long as it pushes: a second pusher skips the feed, and a crashed one
+    frees it when its connection drops. A table of its own, with no foreign key, so that the
+    lock never blocks a write to the feed or its deletion."""
+
+    feed_id = models.CharField(_("feed id"), primary_key=True, max_length=40)
+
+    class Meta:
+        verbose_name = _("feed push lock")
+        verbose_name_plural = _("feed push locks")
+
+    def __str__(self) -> str:
+        return self.feed_id
+
+
 class DeliveryTrigger(models.TextChoices):
     SCHEDULE = "schedule", _("daily schedule")
     UPDATE = "update", _("Update in QBO")

@@ -7,6 +7,8 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
+from django.conf import settings
+
 from feeds import delivery
 from feeds.maintenance import run_daily_maintenance
 
@@ -29,6 +31,6 @@ def daily_push(**kwargs: Any) -> int:
 
 def push_feed(feed_id: str, trigger: str = "update", **kwargs: Any) -> dict[str, Any]:
     """Deliver one feed now (Update in QBO, the daily push's fan-out, or an operator)."""
-    result = delivery.push_feed(feed_id, trigger)
+    result = delivery.push_feed(feed_id, trigger, budget=settings.PUSH_TASK_BUDGET_SECONDS)
     log.info("push of feed %s (%s): %s", feed_id, trigger, result)
     return asdict(result)

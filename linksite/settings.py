@@ -152,6 +152,9 @@ DAILY_PUSH_TIME = _local_time("DAILY_PUSH_TIME", "02:00")
 DAILY_MAINTENANCE_TIME = _local_time("DAILY_MAINTENANCE_TIME", "03:30")
 # Days between QBO disabling a feed and the source account showing `disconnected`.
 FEED_DISCONNECT_GRACE_DAYS = env.int("FEED_DISCONNECT_GRACE_DAYS", default=10)
+# A pusher's claim on a feed lasts this long unless renewed (before every request to QBO): after
+# a crash on SQLite the feed waits at most this long (on PostgreSQL a row lock frees it at once).
+FEED_PUSH_LEASE_SECONDS = env.int("FEED_PUSH_LEASE_SECONDS", default=120)
 
 STATIC_URL = "/static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
@@ -224,6 +227,9 @@ Q_CLUSTER = {
     "time_zone": TIME_ZONE,
     "label": _("Background tasks"),
 }
+# One push task stops taking new batches after this long and queues its continuation, so that it
+# ends well inside the worker's timeout.
+PUSH_TASK_BUDGET_SECONDS = env.int("PUSH_TASK_BUDGET_SECONDS", default=Q_CLUSTER["timeout"] // 2)
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_TIMEOUT must be smaller than Q_RETRY.")
 if REDIS_URL:

@@ -4,6 +4,7 @@ that must never see alice's data."""
 from __future__ import annotations
 
 import json
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -11,6 +12,26 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import ApiClient, ApiKey, OrganizationSettings
 from tests.makers import make_account, make_company, make_connection
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_stray_database_sessions(django_db_setup, django_db_blocker):
+    """Before the test database is dropped, name and end any PostgreSQL session still using it
+    (a leaked connection would otherwise fail the whole run at teardown)."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, application_name, state, left(query, 200) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        for row in cursor.fetchall():
+            print(f"\nwarning: a database session outlived the tests: {row}", file=sys.stderr)
+            cursor.execute("SELECT pg_terminate_backend(%s)", [row[0]])
+    connection.close()
 
 
 @pytest.fixture

@@ -23,3 +23,13 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Static files straight from the source folders, no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not SQLite's in-memory default, so that a real `qcluster` subprocess started by a
+    # test sees the same test database as the test and its live server.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-run.sqlite3")}  # noqa: F405
+else:
+    # Close each request's connection at its end: a live server's keep-alive handler thread
+    # must not hold a connection open past the test (PostgreSQL refuses to drop a database in
+    # use).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import time_machine
+from django.db import connection as db_connection
 from django.utils import timezone
 
 from accounts.audit import Actor
@@ -117,10 +119,61 @@ def test_a_410_records_that_qbo_disconnected_the_feed(feed):
 
 
 def test_a_feed_is_pushed_by_one_process_at_a_time(feed):
-    assert delivery.take_lease(feed.pk, "another-worker")
-    assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "busy"
-    delivery.release_lease(feed.pk, "another-worker")
+    with delivery.feed_claim(feed.pk, "another-worker") as held:
+        assert held
+        assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "busy"
+        assert ReceivedTransaction.objects.count() == 0
     assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "done"
+
+
+def test_a_crashed_pushers_claim_runs_out(feed, settings):
+    # What a pusher killed mid-push leaves behind: its lease, and (on PostgreSQL) no lock.
+    assert delivery.take_lease(feed.pk, "crashed-worker")
+    if db_connection.vendor == "postgresql":
+        # Its row lock died with its connection: the feed is free at once.
+        assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "done"
+        return
+    assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "busy"
+    later = timezone.now() + dt.timedelta(seconds=settings.FEED_PUSH_LEASE_SECONDS + 1)
+    with time_machine.travel(later, tick=False):
+        assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "done"
+    assert ReceivedTransaction.objects.count() == 5
+
+
+def test_a_push_hands_what_is_left_after_its_budget_to_a_new_task(feed):
+    from django_q.models import OrmQ
+
+    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2, budget=0)
+    # The budget is looked at before each batch: a push always makes progress.
+    assert (result.outcome, result.batches, result.delivered) == ("continued", 1, 2)
+    task = OrmQ.objects.get().task
+    assert (task["func"], task["args"]) == ("feeds.tasks.push_feed", (feed.pk, "schedule"))
+
+
+def test_transactions_left_in_a_disconnected_feeds_batch_go_to_the_new_feed(feed, alice):
+    LinkedFeed.objects.filter(feed_id=feed.pk).update(status="disconnected")
+    assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "disconnected"
+    assert DeliveryBatch.objects.get().status == "failed"
+    # The SMB links the account again in QBO: a new feed.
+    new = linking.link_feed(
+        alice.checking,
+        target_account_id="36",
+        target_account_name="Savings",
+        target_account_type="Bank",
+        feed_start_date=feed.feed_start_date,
+        actor=Actor.system(),
+    )
+    LinkedFeed.objects.create(
+        feed_id=new.pk,
+        chart_account=ChartAccount.objects.get(company=SandboxCompany.current(), name="Checking"),
+        source_account_id="alice-chk",
+        source_display_name="Alice Checking",
+        currency="USD",
+        feed_start_date=new.feed_start_date,
+    )
+    result = delivery.push_feed(new.pk, qbo=QboClient(), sleep=no_sleep)
+    assert (result.outcome, result.delivered) == ("done", 5)
+    assert sorted(received_ids()) == [f"t-{n}" for n in range(5)]
 
 
 def test_the_daily_push_queues_one_task_per_feed_with_something_to_deliver(feed, alice):
