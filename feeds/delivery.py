@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import random
 import time
 import uuid
@@ -49,9 +50,6 @@ from feeds.qbo.client import client as default_client
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
-ATTEMPTS_PER_RUN = 5
-BACKOFF_BASE_SECONDS = 1.0
-BACKOFF_CAP_SECONDS = 30.0
 LONGEST_RETRY_AFTER = 60.0
 WORKER = Actor.worker()
 
@@ -194,7 +192,9 @@ def payload(batch: DeliveryBatch) -> dict[str, Any]:
 
 def _backoff(attempt: int) -> float:
     """Exponential with full jitter, capped."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    ceiling = min(
+        settings.PUSH_BACKOFF_CAP_SECONDS, settings.PUSH_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)
+    )
     return random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
 
 
@@ -224,7 +224,8 @@ def send(
     body = payload(batch)
     feed = batch.feed
     error = ""
-    for attempt in range(1, ATTEMPTS_PER_RUN + 1):
+    attempts = settings.PUSH_ATTEMPTS_PER_RUN
+    for attempt in range(1, attempts + 1):
         heartbeat()
         DeliveryBatch.objects.filter(pk=batch.pk).update(
             attempts=F("attempts") + 1, last_attempt=timezone.now()
@@ -234,9 +235,10 @@ def send(
             response = qbo.push(feed.pk, body)
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
+            qbo.reset()
         else:
             status = response.status_code
-            if status == 200:
+            if status == 200 and _complete_answer(response, len(body["transactions"])):
                 return "done", _delivered(batch), ""
             if status == 410:
                 linking.disable_feed(feed, actor=WORKER)
@@ -245,7 +247,12 @@ def send(
                 return "disconnected", 0, error
             text = response.text[:300]
             error = f"{status}: {text}"
-            if status == 429:
+            if status == 200:
+                # Not QBO's answer for this batch (cut short, or something else on the wire):
+                # nothing says it was stored, so send it again; its batch id makes that safe.
+                error = f"200 with an incomplete answer: {text[:200]!r}"
+                qbo.reset()
+            elif status == 429:
                 try:
                     wait = float(response.headers.get("Retry-After", "60"))
                 except ValueError:
@@ -262,10 +269,28 @@ def send(
                 )
                 return "rejected", 0, error
         log.info("batch %s attempt %s: %s; next in %.1fs", batch.batch_id, attempt, error, wait)
-        if attempt < ATTEMPTS_PER_RUN:
+        if attempt < attempts:
             sleep(wait)
     _give_up(batch, error)
     return "failed", 0, error
+
+
+def _complete_answer(response: requests.Response, sent: int) -> bool:
+    """Whether a 200 carries QBO's whole answer: `{"accepted": n, "duplicates": m}` covering
+    every transaction sent."""
+    try:
+        answer = response.json()
+    except ValueError:
+        return False
+    if not isinstance(answer, dict):
+        return False
+    accepted, duplicates = answer.get("accepted"), answer.get("duplicates")
+    return (
+        type(accepted) is int
+        and type(duplicates) is int
+        and min(accepted, duplicates) >= 0
+        and accepted + duplicates == sent
+    )
 
 
 def _give_up(batch: DeliveryBatch, error: str) -> None:
@@ -307,7 +332,14 @@ def push_feed(
             if not held:
                 break
             result.outcome = "done"
-            record(WORKER, "delivery.push_started", feed, trigger=trigger, pusher=owner)
+            record(
+                WORKER,
+                "delivery.push_started",
+                feed,
+                trigger=trigger,
+                pusher=owner,
+                pid=os.getpid(),
+            )
             try:
                 _push_batches(feed, trigger, owner, qbo, sleep, batch_size, started, budget, result)
             finally:
@@ -383,6 +415,24 @@ def queue_push(feed_id: str, trigger: str) -> str:
     from django_q.tasks import async_task
 
     return async_task("feeds.tasks.push_feed", feed_id, trigger, task_name=f"push {feed_id}")
+
+
+def queue_push_after_claim(feed_id: str, trigger: str) -> None:
+    """Queue the feed's push for when the claim on it runs out (a one-off schedule)."""
+    from django_q.models import Schedule
+
+    until = Feed.objects.filter(pk=feed_id).values_list("push_lease_until", flat=True).first()
+    now = timezone.now()
+    Schedule.objects.update_or_create(
+        name=f"push {feed_id} after claim",
+        defaults={
+            "func": "feeds.tasks.push_feed",
+            "args": repr((feed_id, trigger)),
+            "schedule_type": Schedule.ONCE,
+            "repeats": -1,
+            "next_run": max(until or now, now) + dt.timedelta(seconds=1),
+        },
+    )
 
 
 def queue_daily_push() -> int:

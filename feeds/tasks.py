@@ -33,4 +33,9 @@ def push_feed(feed_id: str, trigger: str = "update", **kwargs: Any) -> dict[str,
     """Deliver one feed now (Update in QBO, the daily push's fan-out, or an operator)."""
     result = delivery.push_feed(feed_id, trigger, budget=settings.PUSH_TASK_BUDGET_SECONDS)
     log.info("push of feed %s (%s): %s", feed_id, trigger, result)
+    if result.outcome == "busy" and trigger != "schedule":
+        # Another pusher holds the feed: a live one looks again for new transactions when it
+        # is done, but a crashed one's claim only runs out. An Update must not be lost in
+        # between: try again once the claim has run out.
+        delivery.queue_push_after_claim(feed_id, trigger)
     return asdict(result)

@@ -155,6 +155,12 @@ FEED_DISCONNECT_GRACE_DAYS = env.int("FEED_DISCONNECT_GRACE_DAYS", default=10)
 # A pusher's claim on a feed lasts this long unless renewed (before every request to QBO): after
 # a crash on SQLite the feed waits at most this long (on PostgreSQL a row lock frees it at once).
 FEED_PUSH_LEASE_SECONDS = env.int("FEED_PUSH_LEASE_SECONDS", default=120)
+# A batch that meets a 5xx, a timeout or a dropped connection is sent again at once up to this
+# many times in a run, after exponential backoff with full jitter (base, capped), then waits for
+# the next run.
+PUSH_ATTEMPTS_PER_RUN = env.int("PUSH_ATTEMPTS_PER_RUN", default=5)
+PUSH_BACKOFF_BASE_SECONDS = env.float("PUSH_BACKOFF_BASE_SECONDS", default=1.0)
+PUSH_BACKOFF_CAP_SECONDS = env.float("PUSH_BACKOFF_CAP_SECONDS", default=30.0)
 
 STATIC_URL = "/static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))

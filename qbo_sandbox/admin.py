@@ -42,7 +42,7 @@ class LinkedFeedAdmin(admin.ModelAdmin):
 
 @admin.register(ReceivedBatch)
 class ReceivedBatchAdmin(admin.ModelAdmin):
-    list_display = ["batch_id", "feed", "accepted", "duplicates", "received_at"]
+    list_display = ["batch_id", "feed", "accepted", "duplicates", "resends", "received_at"]
     search_fields = ["batch_id"]
     list_select_related = ["feed__chart_account"]
 

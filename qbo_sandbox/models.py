@@ -115,7 +115,10 @@ class ReceivedBatch(models.Model):
     batch_id = models.CharField(_("batch id"), max_length=100, unique=True)
     feed = models.ForeignKey(LinkedFeed, on_delete=models.CASCADE, related_name="batches")
     accepted = models.PositiveIntegerField(_("accepted"), default=0)
+    # Transactions of this batch already stored for the feed from another batch.
     duplicates = models.PositiveIntegerField(_("duplicates"), default=0)
+    # Times the same batch id came again (a retry after a lost answer), dropped whole.
+    resends = models.PositiveIntegerField(_("re-sent"), default=0)
     received_at = models.DateTimeField(_("received at"), auto_now_add=True)
 
     class Meta:

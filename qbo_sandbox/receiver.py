@@ -8,10 +8,12 @@ dropped connections, 503, 429, timeouts), then the signature (401, nothing chang
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import random
+import socket
 import threading
 import time
 from decimal import Decimal, InvalidOperation
@@ -70,11 +72,25 @@ class _DroppedConnection(ConnectionAbortedError):
     pass
 
 
-def _dropped() -> StreamingHttpResponse:
-    """Emulate a connection dropped mid-answer. A WSGI view cannot reset a socket before the
-    status line, so the headers go out announcing a body that never comes: the server logs the
-    aborted response and closes the connection, and the client sees a connection error while
-    reading (requests raises ChunkedEncodingError / ConnectionError, both RequestException)."""
+def _client_socket(request: HttpRequest) -> socket.socket | None:
+    """The connection's socket under Django's development server (what the sandbox runs on):
+    the request stream wraps the handler's socket file."""
+    stream = request.META.get("wsgi.input")
+    for name in ("stream", "raw", "_sock"):
+        stream = getattr(stream, name, None)
+    return stream if isinstance(stream, socket.socket) else None
+
+
+def _dropped(request: HttpRequest) -> HttpResponse:
+    """Emulate a connection dropped before the answer: the request is read whole (as a server
+    that received it would), then the socket is shut down, so the client sees the connection
+    reset or closed with no answer. Where the socket is out of reach, the headers go out
+    announcing a body that never comes, which the client sees as a broken answer."""
+    request.body  # noqa: B018 - read the request off the wire
+    sock = _client_socket(request)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
     def body():
         yield b""
@@ -156,6 +172,7 @@ def store_batch(feed: LinkedFeed, batch_id: str, rows: list[dict[str, Any]]) -> 
             with transaction.atomic():
                 batch = ReceivedBatch.objects.create(batch_id=batch_id, feed=feed)
         except IntegrityError:
+            ReceivedBatch.objects.filter(batch_id=batch_id).update(resends=F("resends") + 1)
             accepted, duplicates = 0, len(rows)
         else:
             ids = {row["txn_id"] for row in rows}
@@ -200,7 +217,7 @@ def _receive(request: HttpRequest, feed_id: str) -> HttpResponse:
         faults, [faults.rate_drop, faults.rate_503, faults.rate_429, faults.rate_timeout]
     )
     if drop:
-        return _dropped()
+        return _dropped(request)
     if fail:
         return _error(503, "service_unavailable", "QuickBooks is temporarily unavailable.")
     if limit:

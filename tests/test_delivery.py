@@ -88,17 +88,17 @@ def test_a_batch_sent_before_a_crash_is_resent_with_its_batch_id_and_absorbed(fe
     assert LinkedFeed.objects.get(feed_id=feed.pk).duplicates == 5
 
 
-def test_503s_are_retried_with_backoff_then_left_for_the_next_run(feed):
+def test_503s_are_retried_with_backoff_then_left_for_the_next_run(feed, settings):
     faults = FaultSettings.load()
     faults.rate_503 = 1.0
     faults.save()
     waits = []
     result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=waits.append)
     assert result.outcome == "failed" and result.delivered == 0
-    assert len(waits) == delivery.ATTEMPTS_PER_RUN - 1
-    assert all(0 <= w <= delivery.BACKOFF_CAP_SECONDS for w in waits)
+    assert len(waits) == settings.PUSH_ATTEMPTS_PER_RUN - 1
+    assert all(0 <= w <= settings.PUSH_BACKOFF_CAP_SECONDS for w in waits)
     batch = DeliveryBatch.objects.get()
-    assert (batch.status, batch.attempts) == ("failed", delivery.ATTEMPTS_PER_RUN)
+    assert (batch.status, batch.attempts) == ("failed", settings.PUSH_ATTEMPTS_PER_RUN)
     assert batch.last_error.startswith("503")
     assert ReceivedTransaction.objects.count() == 0
 
@@ -208,3 +208,37 @@ def test_pushfeeds_delivers_from_a_shell_with_progress_and_a_summary(feed):
     assert ReceivedTransaction.objects.count() == 5
     with pytest.raises(CommandError, match="Unknown feed"):
         call_command("pushfeeds", "--feed", "fd_nope", stdout=StringIO())
+
+
+@pytest.mark.parametrize("answer", [b"", b'{"accepted": 4, "duplicates": 0}', b"HTTP/1.1 414"])
+def test_a_200_without_qbos_whole_answer_is_not_taken_for_a_delivery(feed, answer):
+    """A fault no sandbox setting makes: a 200 whose body is cut short or is not the answer for
+    this batch (a proxy, bytes left on a kept-alive connection). It is retried, not trusted."""
+    import http.server
+    import threading
+
+    class Garbled(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Garbled)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        qbo = QboClient(base_url=f"http://127.0.0.1:{server.server_port}")
+        result = delivery.push_feed(feed.pk, qbo=qbo, sleep=no_sleep)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (result.outcome, result.delivered) == ("failed", 0)
+    assert "incomplete answer" in result.error
+    assert not BankTransaction.objects.filter(delivery_state="delivered").exists()
+    # The same batch goes out again to the real QBO, and only then counts.
+    assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).delivered == 5

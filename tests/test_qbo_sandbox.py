@@ -155,6 +155,8 @@ def test_a_batch_sent_twice_counts_as_duplicates(client, feed):
     assert ReceivedTransaction.objects.count() == 2
     feed.refresh_from_db()
     assert feed.duplicates == 2
+    # Absorbed by its batch id: the batch counts a re-send, not duplicate transactions.
+    assert ReceivedBatch.objects.values_list("resends", "duplicates").get() == (1, 0)
 
 
 def test_a_transaction_already_received_in_another_batch_is_a_duplicate(client, feed):
@@ -164,6 +166,8 @@ def test_a_transaction_already_received_in_another_batch_is_a_duplicate(client, 
     assert ReceivedTransaction.objects.filter(txn_id="t-1").count() == 1
     feed.refresh_from_db()
     assert feed.duplicates == 1
+    assert ReceivedBatch.objects.get(batch_id="b-2").duplicates == 1
+    assert ReceivedBatch.objects.get(batch_id="b-1").resends == 0
 
 
 def test_the_same_transaction_id_on_two_feeds_is_not_a_duplicate(client, feed):

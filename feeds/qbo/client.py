@@ -37,6 +37,12 @@ class QboClient:
         url = f"{self.base_url}/feeds/{quote(feed_id, safe='')}/transactions"
         return self.session.post(url, data=body, headers=headers, timeout=self.timeout)
 
+    def reset(self) -> None:
+        """Drop the kept-alive connections (after an answer that was cut short or garbled, the
+        next bytes on that connection cannot be trusted)."""
+        self.session.close()
+        self.session = requests.Session()
+
     def close(self) -> None:
         self.session.close()
 

@@ -1,0 +1,467 @@
+"""The worker for real: `manage.py qcluster` subprocesses (the ORM broker on the SQLite leg, Redis
+on the PostgreSQL leg) delivering to the QBO sandbox over HTTP (a live server), with
+transactions written through the client API. Nothing of ours is faked; time is not faked either
+(the schedule test sets the push time a few seconds ahead). Faults come from the sandbox's own
+settings; crashes are `kill -9` of the whole cluster.
+
+These tests take minutes in all: `-m "not worker"` skips them locally; `make test` runs them."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection as db_connection
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.audit import Actor
+from accounts.models import AuditEvent
+from feeds import linking
+from feeds.models import BankTransaction, DeliveryBatch, Feed
+from qbo_sandbox import linksite as sandbox_linksite
+from qbo_sandbox.models import (
+    ChartAccount,
+    FaultSettings,
+    LinkedFeed,
+    ReceivedBatch,
+    ReceivedTransaction,
+    SandboxCompany,
+)
+from tests.conftest import Api, issue_key
+from tests.makers import make_account, make_company, make_connection
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def database_url() -> str:
+    """The test database, as a DATABASE_URL a subprocess can use."""
+    cfg = db_connection.settings_dict
+    if db_connection.vendor == "sqlite":
+        return f"sqlite:///{cfg['NAME']}"
+    auth = cfg["USER"] + (f":{cfg['PASSWORD']}" if cfg["PASSWORD"] else "")
+    return f"postgres://{auth}@{cfg['HOST'] or '127.0.0.1'}:{cfg['PORT'] or 5432}/{cfg['NAME']}"
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str, step: float = 0.25) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(step)
+
+
+class Cluster:
+    """One `manage.py qcluster` in a process group of its own, against the test database."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Cluster:
+        self.offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(lambda: b"running." in self.output(), 60, "the cluster to start")
+        return self
+
+    def output(self) -> bytes:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"qcluster exited:\n{self.log.read_text()[-3000:]}")
+        return self.log.read_bytes()[self.offset :]
+
+    def pids(self) -> set[int]:
+        """The cluster's processes (its group)."""
+        found = set()
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.getpgid(int(entry.name)) == self.process.pid:
+                        found.add(int(entry.name))
+                except ProcessLookupError:
+                    pass
+        return found
+
+    def kill9(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            # The main process stops its guard, which stops the others in order.
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        except ProcessLookupError:
+            pass
+        finally:
+            # A worker left behind by the guard must not outlive the test.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process = None
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    """A queue of this test's own (so parallel runs never share one), on the leg's broker, for
+    this process too (the refresh endpoint and the admin queue tasks here)."""
+    from django_q.conf import Conf
+
+    name = f"linksite-test-{uuid.uuid4().hex[:10]}"
+    env = {"Q_CLUSTER_NAME": name, "REDIS_URL": ""}
+    monkeypatch.setattr(Conf, "PREFIX", name)
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", name)
+    monkeypatch.setattr(Conf, "Q_STAT", f"django_q:{name}:cluster")
+    if db_connection.vendor == "postgresql":
+        import redis
+
+        client = redis.from_url(REDIS_URL)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            pytest.fail(f"the PostgreSQL leg runs the worker on Redis; none at {REDIS_URL}: {exc}")
+        env["REDIS_URL"] = REDIS_URL
+        monkeypatch.setattr(Conf, "ORM", None)
+        monkeypatch.setattr(Conf, "REDIS", REDIS_URL)
+        yield env
+        for key in client.scan_iter(f"*{name}*"):
+            client.delete(key)
+        client.close()
+    else:
+        yield env
+
+
+@pytest.fixture
+def clusters(live_server, broker, settings, tmp_path):
+    """Start qclusters with `start(**settings)`; all are stopped at the end of the test."""
+    settings.QBO_BASE_URL = f"{live_server.url}/qbo-sandbox/api/v1"
+    settings.LINKSITE_URL = live_server.url
+    started: list[Cluster] = []
+    counter = itertools.count(1)
+
+    def start(**extra: str) -> Cluster:
+        env = {
+            **os.environ,
+            **broker,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": database_url(),
+            "QBO_BASE_URL": settings.QBO_BASE_URL,
+            "LINKSITE_URL": live_server.url,
+            "Q_WORKERS": "2",
+            "LOG_LEVEL": "INFO",
+            **extra,
+        }
+        cluster = Cluster(env, tmp_path / f"qcluster-{next(counter)}.log")
+        started.append(cluster)
+        return cluster.start()
+
+    yield start
+    for cluster in started:
+        cluster.stop()
+
+
+@pytest.fixture
+def api(client, enabled):
+    return Api(client, issue_key("worker-test"))
+
+
+class Shop:
+    """A company whose source accounts are linked in the sandbox, and written to through the
+    API the way the fintech's backend does."""
+
+    def __init__(self, api: Api, name: str = "Worker Co") -> None:
+        self.api = api
+        self.company = make_company(name, "US", client="worker-test")
+        self.connection = make_connection(self.company)
+        self.written: dict[str, list[str]] = defaultdict(list)
+
+    def feed(self, account_id: str) -> Feed:
+        account = make_account(self.connection, account_id, account_name=account_id)
+        target = ChartAccount.objects.create(
+            company=SandboxCompany.current(), name=f"Bank {account_id}", account_type="Bank"
+        )
+        feed = linking.link_feed(
+            account,
+            target_account_id=str(target.pk),
+            target_account_name=target.name,
+            target_account_type="Bank",
+            feed_start_date=timezone.localdate() - dt.timedelta(days=7),
+            actor=Actor.system(),
+        )
+        LinkedFeed.objects.create(
+            feed_id=feed.pk,
+            chart_account=target,
+            source_account_id=account_id,
+            source_display_name=account_id,
+            currency="USD",
+            feed_start_date=feed.feed_start_date,
+        )
+        return feed
+
+    def write(self, feed: Feed, count: int) -> None:
+        account_id = feed.source_account.account_id
+        today = timezone.localdate().isoformat()
+        for start in range(0, count, 1000):
+            items = [
+                {
+                    "id": f"{account_id}-{n}",
+                    "clearedOnDate": today,
+                    "amount": round(-1 - n / 100, 2),
+                    "description": f"Purchase {n}",
+                }
+                for n in range(len(self.written[feed.pk]), len(self.written[feed.pk]) + 1000)
+            ][: count - start]
+            response = self.api.post(
+                f"/companies/{self.company.pk}/connections/{self.connection.pk}/push/bankAccounts/"
+                f"{account_id}/bankTransactions",
+                {"accountId": account_id, "transactions": items},
+            )
+            assert response.status_code == 202, response.content
+            assert response.json()["transactionCount"] == len(items), response.content
+            self.written[feed.pk] += [item["id"] for item in items]
+
+
+def received(feed: Feed) -> list[str]:
+    return list(
+        ReceivedTransaction.objects.filter(feed__feed_id=feed.pk).values_list("txn_id", flat=True)
+    )
+
+
+def all_delivered(feeds: list[Feed]) -> Callable[[], bool]:
+    ids = [f.source_account_id for f in feeds]
+
+    def check() -> bool:
+        return not BankTransaction.objects.filter(
+            source_account_id__in=ids, delivery_state="pending"
+        ).exists()
+
+    return check
+
+
+def assert_exactly_once(shop: Shop, feeds: list[Feed]) -> None:
+    """Every accepted transaction is in the sandbox once; every re-send was a whole batch
+    recognised by its batch id, never a transaction sent again in a new batch."""
+    for feed in feeds:
+        got = received(feed)
+        assert len(got) == len(shop.written[feed.pk]), (
+            list(DeliveryBatch.objects.filter(feed=feed).values()),
+            list(ReceivedBatch.objects.filter(feed__feed_id=feed.pk).values()),
+        )
+        assert set(got) == set(shop.written[feed.pk])
+    batches = ReceivedBatch.objects.filter(feed__feed_id__in=[f.pk for f in feeds])
+    assert batches.aggregate(n=Sum("duplicates"))["n"] == 0
+    assert set(DeliveryBatch.objects.values_list("status", flat=True)) == {"delivered"}
+    assert not BankTransaction.objects.filter(delivery_state="pending").exists()
+    # The sandbox's duplicate counter is made of whole re-sent batches only.
+    for feed in feeds:
+        linked = LinkedFeed.objects.get(feed_id=feed.pk)
+        resent = sum(b.resends * b.accepted for b in linked.batches.all())
+        assert linked.duplicates == resent
+
+
+def press_update(feed: Feed) -> None:
+    """The SMB user presses Update in QBO: the sandbox calls linksite's refresh endpoint."""
+    sandbox_linksite.refresh(feed.pk)
+
+
+def set_faults(**values) -> None:
+    faults = FaultSettings.load()
+    for name, value in values.items():
+        setattr(faults, name, value)
+    faults.save()
+
+
+# The cases ---------------------------------------------------------------------------------------
+
+
+def test_the_daily_schedule_fires_and_delivers(clusters, api, settings):
+    from django_q.models import Schedule
+
+    from feeds.schedules import DAILY_PUSH, setup_schedules
+
+    shop = Shop(api)
+    feeds = [shop.feed("sched-1"), shop.feed("sched-2")]
+    for feed in feeds:
+        shop.write(feed, 30)
+    # The push time a few seconds from now, in the deployment's time zone.
+    soon = timezone.localtime() + dt.timedelta(seconds=5)
+    settings.DAILY_PUSH_TIME = soon.time().replace(microsecond=0)
+    setup_schedules()
+    push = Schedule.objects.get(name=DAILY_PUSH)
+    first_run = push.next_run
+    assert first_run - timezone.now() < dt.timedelta(seconds=6)
+
+    clusters()  # the scheduler looks every 30 seconds
+    wait_for(all_delivered(feeds), 90, "the daily push")
+    assert_exactly_once(shop, feeds)
+    push.refresh_from_db()
+    # Next at the same wall-clock time tomorrow.
+    assert timezone.localtime(push.next_run).time() == timezone.localtime(first_run).time()
+    assert timezone.localtime(push.next_run).date() == timezone.localdate(first_run) + dt.timedelta(
+        days=1
+    )
+    assert set(
+        BankTransaction.objects.values_list("delivery_batch__trigger", flat=True).distinct()
+    ) == {"schedule"}
+
+
+def test_update_delivers_that_feed_only_within_seconds(clusters, api):
+    shop = Shop(api)
+    pressed, other = shop.feed("upd-1"), shop.feed("upd-2")
+    shop.write(pressed, 1500)
+    shop.write(other, 20)
+    clusters()
+    start = time.monotonic()
+    press_update(pressed)
+    wait_for(all_delivered([pressed]), 30, "the Update")
+    took = time.monotonic() - start
+    assert sorted(received(pressed)) == sorted(shop.written[pressed.pk])
+    time.sleep(2)  # anything wrongly queued for the other feed would have run by now
+    assert received(other) == []
+    assert (
+        BankTransaction.objects.filter(
+            source_account_id=other.source_account_id, delivery_state="pending"
+        ).count()
+        == 20
+    )
+    print(f"\nUpdate: 1500 transactions in the sandbox {took:.1f}s after the press")
+
+
+def test_faults_503_timeouts_and_dropped_connections_deliver_exactly_once(clusters, api):
+    shop = Shop(api)
+    feeds = [shop.feed(f"fault-{n}") for n in range(3)]
+    for feed in feeds:
+        shop.write(feed, 1200)  # two batches each (1000 + 200)
+    # 30 % of requests answer 503; 20 % wait 2 s longer than the client does (and are stored
+    # all the same, as a real server would); 10 % drop the connection.
+    set_faults(rate_503=0.3, rate_timeout=0.2, timeout_seconds=3.0, rate_drop=0.1, seed=7)
+    clusters(QBO_READ_TIMEOUT="1", PUSH_BACKOFF_BASE_SECONDS="0.2", PUSH_BACKOFF_CAP_SECONDS="1")
+
+    deadline = time.monotonic() + 180
+    while not all_delivered(feeds)():
+        assert time.monotonic() < deadline, "the faults never settled"
+        # Runs that exhaust their retries leave the batch for the next run: press again.
+        for feed in feeds:
+            press_update(feed)
+        wait_for(lambda: not _queued(), 60, "the pushes to finish", step=0.5)
+        time.sleep(0.5)
+    assert_exactly_once(shop, feeds)
+    resends = ReceivedBatch.objects.aggregate(n=Sum("resends"))["n"]
+    attempts = DeliveryBatch.objects.aggregate(n=Sum("attempts"))["n"]
+    assert resends > 0, "no answer was lost: the faults did not exercise the batch id"
+    assert attempts > DeliveryBatch.objects.count(), "no request failed: the faults were off"
+
+
+def _queued() -> bool:
+    """Whether push tasks are still waiting or running (queue, then unfinished pushes)."""
+    from django_q.brokers import get_broker
+
+    if get_broker().queue_size():
+        return True
+    started = AuditEvent.objects.filter(action="delivery.push_started").count()
+    finished = AuditEvent.objects.filter(action="delivery.feed_pushed").count()
+    return started != finished
+
+
+def test_kill_9_in_the_middle_of_a_batch_loses_nothing_and_doubles_nothing(clusters, api):
+    shop = Shop(api)
+    feed = shop.feed("crash-1")
+    shop.write(feed, 2500)  # three batches
+    # Every request takes 3 s, so the kill lands while a batch is on the wire; the sandbox
+    # stores it all the same (its answer is what is lost).
+    set_faults(latency_ms=3000)
+    cluster = clusters(FEED_PUSH_LEASE_SECONDS="5")
+    press_update(feed)
+    wait_for(
+        lambda: DeliveryBatch.objects.filter(feed=feed, status="pending", attempts__gte=1).exists(),
+        30,
+        "a batch on the wire",
+    )
+    time.sleep(0.5)
+    cluster.kill9()
+    in_flight = DeliveryBatch.objects.get(feed=feed, status="pending")
+    wait_for(
+        lambda: ReceivedBatch.objects.filter(batch_id=str(in_flight.batch_id)).exists(),
+        10,
+        "the sandbox to store the batch whose answer was lost",
+    )
+
+    set_faults(latency_ms=0)
+    clusters(FEED_PUSH_LEASE_SECONDS="5")
+    press_update(feed)  # on SQLite the dead pusher's claim holds ≤ 5 s; the push waits for it
+    wait_for(all_delivered([feed]), 90, "delivery after the restart")
+    assert_exactly_once(shop, [feed])
+    received_batch = ReceivedBatch.objects.get(batch_id=str(in_flight.batch_id))
+    assert received_batch.resends == 1
+    assert DeliveryBatch.objects.get(pk=in_flight.pk).status == "delivered"
+
+
+def test_two_clusters_never_push_one_feed_at_once_and_deliver_exactly_once(clusters, api):
+    from feeds import delivery
+
+    shop = Shop(api)
+    feeds = [shop.feed(f"two-{n}") for n in range(6)]
+    for feed in feeds:
+        shop.write(feed, 1500)
+    set_faults(latency_ms=150)  # pushes long enough to overlap if they could
+    first, second = clusters(), clusters()
+    # Every feed asked for three times at once: the daily push, an Update and an operator.
+    for trigger in ("schedule", "update", "admin"):
+        for feed in feeds:
+            delivery.queue_push(feed.pk, trigger)
+    wait_for(all_delivered(feeds), 180, "delivery by two clusters")
+    wait_for(lambda: not _queued(), 60, "the pushes to finish")
+    pids = {"first": first.pids(), "second": second.pids()}
+
+    intervals = defaultdict(dict)
+    for event in AuditEvent.objects.filter(
+        action__in=["delivery.push_started", "delivery.feed_pushed"]
+    ):
+        intervals[event.object_id].setdefault(event.data["pusher"], {})[event.action] = event
+    workers = set()
+    for feed_id, pushes in intervals.items():
+        spans = sorted(
+            (p["delivery.push_started"].created, p["delivery.feed_pushed"].created)
+            for p in pushes.values()
+        )
+        workers |= {p["delivery.push_started"].data["pid"] for p in pushes.values()}
+        for (_, end), (next_start, _) in itertools.pairwise(spans):
+            assert end <= next_start, f"feed {feed_id} was pushed by two pushers at once"
+    assert set(intervals) == {f.pk for f in feeds}
+    # Both clusters did some of the work.
+    assert workers & pids["first"] and workers & pids["second"]
+    assert_exactly_once(shop, feeds)
+
+
+def test_the_settings_the_worker_runs_with_are_safe():
+    conf = django_settings.Q_CLUSTER
+    assert conf["timeout"] < conf["retry"]
+    assert conf["timeout"] > django_settings.PUSH_TASK_BUDGET_SECONDS
+    assert conf["catch_up"] is False
