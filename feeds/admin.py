@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -23,6 +24,7 @@ from feeds.models import (
     ConnectionStatus,
     CredentialSet,
     DeliveryBatch,
+    DeliveryState,
     DeliveryStatus,
     Feed,
     LinkSession,
@@ -174,16 +176,78 @@ class FeedAdmin(ReadOnlyAdmin):
         "id",
         "source_account",
         "target_account_name",
-        "target_account_type",
         "feed_start_date",
         "created",
         "disabled_on_utc",
         "ended",
+        "pending_count",
+        "last_delivery",
+        "last_error",
     ]
     list_filter = ["target_account_type", ("disabled_on_utc", admin.EmptyFieldListFilter)]
     list_select_related = ["source_account"]
     search_fields = ["=id", "source_account__account_id", "target_account_name"]
     actions = ["push_now"]
+    fields = [
+        "id",
+        "source_account",
+        "credential_set",
+        "target_account_id",
+        "target_account_name",
+        "target_account_type",
+        "feed_start_date",
+        "created",
+        "disabled_on_utc",
+        "ended",
+        "pending_count",
+        "last_delivery",
+        "last_error",
+    ]
+    readonly_fields = ["pending_count", "last_delivery", "last_error"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Feed]:
+        # One query for the page, whatever the number of feeds on it.
+        pending = (
+            BankTransaction.objects.filter(
+                source_account=OuterRef("source_account"), delivery_state=DeliveryState.PENDING
+            )
+            .order_by()
+            .values("source_account")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        batches = DeliveryBatch.objects.filter(feed=OuterRef("pk"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                pending_transactions=Subquery(pending),
+                last_delivered=Subquery(
+                    batches.filter(status=DeliveryStatus.DELIVERED)
+                    .order_by("-delivered")
+                    .values("delivered")[:1]
+                ),
+                open_error=Subquery(
+                    batches.exclude(status=DeliveryStatus.DELIVERED)
+                    .exclude(last_error="")
+                    .order_by("-last_attempt")
+                    .values("last_error")[:1]
+                ),
+            )
+        )
+
+    @admin.display(description=_("pending transactions"), ordering="pending_transactions")
+    def pending_count(self, obj: Feed) -> int:
+        return obj.pending_transactions or 0
+
+    @admin.display(description=_("last delivery"), ordering="last_delivered")
+    def last_delivery(self, obj: Feed) -> Any:
+        return obj.last_delivered
+
+    @admin.display(description=_("last error"))
+    def last_error(self, obj: Feed) -> str:
+        """The error of a batch still waiting (failed, or rejected by QBO); none once it went."""
+        return Truncator(obj.open_error or "").chars(120)
 
     @admin.action(description=_("Push selected feeds to QuickBooks now"))
     def push_now(self, request: HttpRequest, queryset: QuerySet[Feed]) -> None:

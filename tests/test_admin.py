@@ -3,6 +3,7 @@ through the lifecycle."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 import uuid
@@ -27,6 +28,7 @@ from qbo_sandbox.models import (
 )
 from tests.makers import (
     image_bytes,
+    make_account,
     make_batch,
     make_credentials,
     make_feed,
@@ -316,3 +318,26 @@ def test_transactions_push_operations_and_audit_events_are_read_only(operator_cl
     assert 'name="description"' not in page and "Coffee beans" in page
     assert operator_client.post(f"/admin/feeds/banktransaction/{txn.pk}/delete/").status_code == 403
     assert DeliveryBatch.objects.count() == 0 and CredentialSet.objects.count() == 0
+
+
+def test_the_feed_list_shows_pending_count_last_delivery_and_last_error(
+    operator_client, alice, django_assert_max_num_queries
+):
+    feed = make_feed(alice.checking)
+    delivered_at = timezone.now() - dt.timedelta(hours=3)
+    make_batch(feed, status="delivered", delivered=delivered_at)
+    for n in range(3):
+        make_transaction(alice.checking, f"p-{n}")
+    make_batch(feed, status="failed", last_error="503: QuickBooks is temporarily unavailable.")
+    for n in range(5):  # more feeds on the page cost no more queries
+        make_feed(make_account(alice.connection, f"extra-{n}"))
+    with django_assert_max_num_queries(12):
+        page = operator_client.get("/admin/feeds/feed/").content.decode()
+    row = next(r for r in page.split("<tr") if feed.pk in r)
+    cells = re.findall(r'<td class="field-(\w+)[^"]*">(.*?)</td>', row, re.S)
+    shown = dict(cells)
+    assert shown["pending_count"] == "3"
+    assert "503: QuickBooks is temporarily unavailable." in shown["last_error"]
+    assert shown["last_delivery"] != "-"
+    detail = operator_client.get(f"/admin/feeds/feed/{feed.pk}/change/").content.decode()
+    assert "503: QuickBooks is temporarily unavailable." in detail
