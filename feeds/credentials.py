@@ -131,10 +131,8 @@ def redeem(username: str, password: str, *, actor: Actor) -> CredentialSet:
     credential_set = (
         CredentialSet.objects.select_related("connection").filter(username=username).first()
     )
-    password_ok = check_password(
-        password, credential_set.password_hash if credential_set else _dummy_hash()
-    )
     if credential_set is None:
+        check_password(password, _dummy_hash())
         # Not the text itself: a password pasted into the username field must not be kept.
         record(
             actor,
@@ -150,14 +148,22 @@ def redeem(username: str, password: str, *, actor: Actor) -> CredentialSet:
         record(actor, "credentials.verify_failed", credential_set, reason=reason, **data)
         return CredentialError(reason)
 
-    state = credential_set.state
-    if state != "active":
-        raise refuse(state)
+    # Reserve an attempt before checking the password (a conditional UPDATE), so that however
+    # many guesses arrive at once, no more than MAX_FAILED_ATTEMPTS are ever checked.
+    reserved = (
+        credential_set.state == "active"
+        and CredentialSet.objects.filter(
+            pk=credential_set.pk, failed_attempts__lt=MAX_FAILED_ATTEMPTS, locked__isnull=True
+        ).update(failed_attempts=F("failed_attempts") + 1)
+        == 1
+    )
+    password_ok = check_password(password, credential_set.password_hash)
+    if not reserved:
+        credential_set.refresh_from_db()
+        state = credential_set.state
+        raise refuse(state if state != "active" else "locked")
     if not password_ok:
         with transaction.atomic():
-            CredentialSet.objects.filter(pk=credential_set.pk).update(
-                failed_attempts=F("failed_attempts") + 1
-            )
             attempts = CredentialSet.objects.values_list("failed_attempts", flat=True).get(
                 pk=credential_set.pk
             )
@@ -167,6 +173,10 @@ def redeem(username: str, password: str, *, actor: Actor) -> CredentialSet:
                 )
             error = refuse("wrong_password", failed_attempts=attempts)
         raise error
+    # The right password: the reserved attempt was not a failure.
+    CredentialSet.objects.filter(pk=credential_set.pk).update(
+        failed_attempts=F("failed_attempts") - 1
+    )
     spent = CredentialSet.objects.filter(
         pk=credential_set.pk,
         used__isnull=True,

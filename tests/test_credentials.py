@@ -85,6 +85,25 @@ def test_four_wrong_passwords_do_not_lock_it(issued):
     assert redeem(credential_set.username, password, actor=QBO)
 
 
+def test_guesses_in_flight_hold_their_attempts_so_no_more_than_five_are_checked(issued):
+    credential_set, password = issued
+    # Five guesses are being checked right now (each reserved its attempt before hashing): a
+    # sixth, even the right password, is not checked at all.
+    CredentialSet.objects.filter(pk=credential_set.pk).update(failed_attempts=5)
+    with pytest.raises(CredentialError) as refused:
+        redeem(credential_set.username, password, actor=QBO)
+    assert refused.value.reason == "locked"
+    assert CredentialSet.objects.get(pk=credential_set.pk).used is None
+
+
+def test_the_right_password_gives_back_the_attempt_it_reserved(issued):
+    credential_set, password = issued
+    with pytest.raises(CredentialError):
+        redeem(credential_set.username, "nope", actor=QBO)
+    redeem(credential_set.username, password, actor=QBO)
+    assert CredentialSet.objects.get(pk=credential_set.pk).failed_attempts == 1
+
+
 def test_revoked_and_unknown_credentials_are_refused(issued, alice):
     credential_set, password = issued
     credentials.revoke_unused(alice.connection, actor=QBO)
