@@ -22,6 +22,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/write_1000.py
+	$(BIN)/python bench/push.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,0 +1,390 @@
+"""Delivery from a real worker to the QBO sandbox over HTTP, on SQLite and on PostgreSQL.
+
+For each database: a fresh database, the sandbox served by gunicorn, and a fresh
+`manage.py qcluster` per scenario, pushing one feed's backlog of 2,000 then 200,000 pending
+transactions (batches of 1000). Measures the delivery rate (first batch recorded to last
+delivered, from the database) and the worker processes' peak memory (VmHWM, from /proc);
+the baseline in the same run POSTs the same number of signed 1000-transaction payloads to the
+same sandbox endpoint from a bare loop with one `requests.Session`. Writes
+bench/results/push.json.
+
+    .venv/bin/python bench/push.py [--small 2000] [--large 200000] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+
+
+# Inside a process whose DATABASE_URL points at the bench database ------------------------------
+
+
+def _django():
+    import django
+
+    django.setup()
+
+
+def inner_setup(counts: list[int]) -> dict:
+    """Migrate; one linked feed per backlog (and one for the bare loop), transactions pending."""
+    _django()
+    import datetime as dt
+    from decimal import Decimal
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from accounts.audit import Actor
+    from accounts.models import ApiClient, Company, OrganizationSettings
+    from feeds import linking
+    from feeds.models import BankTransaction, Connection, PushOperation, SourceAccount
+    from qbo_sandbox.models import ChartAccount, LinkedFeed, SandboxCompany
+
+    call_command("migrate", verbosity=0)
+    OrganizationSettings.objects.update_or_create(pk=1, defaults={"integration_enabled": True})
+    company = Company.objects.create(
+        client=ApiClient.objects.create(name="bench"), name="Bench Co", country="US"
+    )
+    connection = Connection.objects.create(company=company)
+    today = timezone.localdate()
+    feeds = {}
+    for name, count in [*((f"backlog-{n}", n) for n in counts), ("bare-loop", 0)]:
+        account = SourceAccount.objects.create(
+            connection=connection,
+            account_id=name,
+            account_name=name,
+            account_type="checking",
+            account_number="000111222333",
+            currency="USD",
+        )
+        target = ChartAccount.objects.create(
+            company=SandboxCompany.current(), name=f"Bank {name}", account_type="Bank"
+        )
+        feed = linking.link_feed(
+            account,
+            target_account_id=str(target.pk),
+            target_account_name=target.name,
+            target_account_type="Bank",
+            feed_start_date=today - dt.timedelta(days=7),
+            actor=Actor.system(),
+        )
+        LinkedFeed.objects.create(
+            feed_id=feed.pk,
+            chart_account=target,
+            source_account_id=name,
+            source_display_name=name,
+            currency="USD",
+            feed_start_date=feed.feed_start_date,
+        )
+        operation = PushOperation.objects.create(
+            company=company, connection=connection, source_account=account, account_id=name
+        )
+        for start in range(0, count, 10_000):
+            BankTransaction.objects.bulk_create(
+                [
+                    BankTransaction(
+                        source_account=account,
+                        transaction_id=f"{name}-{i:06}",
+                        cleared_on_date=today - dt.timedelta(days=i % 7),
+                        amount=Decimal(f"-{1 + i % 500}.{i % 100:02}"),
+                        description=f"Card purchase #{i} at a coffee roaster, Montréal QC",
+                        transaction_type="Debit",
+                        balance=Decimal(f"{10000 - i % 9000}.00"),
+                        push_operation=operation,
+                    )
+                    for i in range(start, min(count, start + 10_000))
+                ],
+                batch_size=1000,
+            )
+        feeds[name] = feed.pk
+    return feeds
+
+
+def inner_queue(feed_id: str) -> dict:
+    _django()
+    from feeds import delivery
+
+    return {"task": delivery.queue_push(feed_id, "admin")}
+
+
+def inner_status(feed_id: str) -> dict:
+    _django()
+    from django.db.models import Max, Min
+
+    from feeds.models import BankTransaction, DeliveryBatch, Feed
+
+    feed = Feed.objects.get(pk=feed_id)
+    pending = BankTransaction.objects.filter(
+        source_account_id=feed.source_account_id, delivery_state="pending"
+    ).count()
+    span = DeliveryBatch.objects.filter(feed=feed).aggregate(
+        first=Min("created"), last=Max("delivered")
+    )
+    seconds = (
+        (span["last"] - span["first"]).total_seconds() if span["first"] and span["last"] else None
+    )
+    return {"pending": pending, "seconds": seconds}
+
+
+def inner_bare(feed_id: str, count: int) -> dict:
+    """The baseline: the same payloads, signed, POSTed one after another on one Session."""
+    _django()
+    import datetime as dt
+    import uuid
+
+    import requests
+    from django.conf import settings
+    from django.utils import timezone
+
+    from feeds.qbo import signing
+
+    session = requests.Session()
+    url = f"{settings.QBO_BASE_URL}/feeds/{feed_id}/transactions"
+    today = timezone.localdate()
+    start = time.perf_counter()
+    for first in range(0, count, 1000):
+        body = {
+            "batchId": str(uuid.uuid4()),
+            "transactions": [
+                {
+                    "id": f"bare-{i:06}",
+                    "date": (today - dt.timedelta(days=i % 7)).isoformat(),
+                    "clearedOnDate": (today - dt.timedelta(days=i % 7)).isoformat(),
+                    "amount": f"-{1 + i % 500}.{i % 100:02}",
+                    "currency": "USD",
+                    "description": f"Card purchase #{i} at a coffee roaster, Montréal QC",
+                    "transactionType": "Debit",
+                    "balance": f"{10000 - i % 9000}.00",
+                }
+                for i in range(first, min(count, first + 1000))
+            ],
+        }
+        data = json.dumps(body, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            **signing.sign(settings.QBO_PARTNER_KEY, settings.QBO_SIGNING_SECRET, data),
+        }
+        response = session.post(url, data=data, headers=headers, timeout=(5, 60))
+        assert response.status_code == 200, response.text
+    return {"seconds": time.perf_counter() - start}
+
+
+# The orchestration -------------------------------------------------------------------------------
+
+
+def _inner(env: dict, *args: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--inner", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _peak_rss_mb(group: int) -> float:
+    """The largest VmHWM (peak resident memory) among the processes of a group."""
+    peak = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) != group:
+                continue
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except (ProcessLookupError, FileNotFoundError, PermissionError):
+            continue
+    return peak / 1024
+
+
+def _wait(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+def run_leg(name: str, database_url: str, small: int, large: int, tmp: Path) -> dict:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url,
+        "PYTHONPATH": str(ROOT),
+        "QBO_BASE_URL": f"http://127.0.0.1:{port}/qbo-sandbox/api/v1",
+        "REDIS_URL": "",
+        "Q_WORKERS": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    print(f"[{name}] setting up {small:,} and {large:,} pending transactions", file=sys.stderr)
+    feeds = _inner(env, "setup", str(small), str(large))
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "linksite.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        _wait(lambda: _port_open(port), 30, "the sandbox server")
+        result = {"database": name}
+        for count in (small, large):
+            feed_id = feeds[f"backlog-{count}"]
+            log = tmp / f"qcluster-{name}-{count}.log"
+            with log.open("wb") as out:
+                cluster = subprocess.Popen(
+                    [sys.executable, "manage.py", "qcluster"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            try:
+                _inner(env, "queue", feed_id)
+                print(f"[{name}] the worker delivers {count:,}", file=sys.stderr)
+                state: dict = {}
+
+                def done(feed_id=feed_id, state=state) -> bool:
+                    state.update(_inner(env, "status", feed_id))
+                    return state["pending"] == 0 and state["seconds"] is not None
+
+                _wait(done, 1800, f"delivery of {count}")
+                time.sleep(1)  # the task's last writes
+                result[f"worker_{count}"] = {
+                    "seconds": state["seconds"],
+                    "tx_per_s": count / state["seconds"],
+                    "peak_rss_mb": _peak_rss_mb(cluster.pid),
+                }
+            finally:
+                _stop(cluster)
+        print(f"[{name}] the bare loop posts {large:,}", file=sys.stderr)
+        bare = _inner(env, "bare", feeds["bare-loop"], str(large))
+        result["bare_loop"] = {"seconds": bare["seconds"], "tx_per_s": large / bare["seconds"]}
+        result["ratio_of_bare_loop"] = (
+            result[f"worker_{large}"]["tx_per_s"] / result["bare_loop"]["tx_per_s"]
+        )
+        result["memory_ratio"] = (
+            result[f"worker_{large}"]["peak_rss_mb"] / result[f"worker_{small}"]["peak_rss_mb"]
+        )
+        return result
+    finally:
+        _stop(server)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def postgres_database(url: str, name: str, create: bool) -> str:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if create:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=2_000)
+    parser.add_argument("--large", type=int, default=200_000)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+    )
+    parser.add_argument("--inner", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        command, *rest = args.inner
+        if command == "setup":
+            answer = inner_setup([int(n) for n in rest])
+        elif command == "queue":
+            answer = inner_queue(rest[0])
+        elif command == "status":
+            answer = inner_status(rest[0])
+        else:
+            answer = inner_bare(rest[0], int(rest[1]))
+        print(json.dumps(answer))
+        return
+
+    legs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        legs.append(
+            run_leg("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.small, args.large, Path(tmp))
+        )
+        try:
+            url = postgres_database(args.postgres, "linksite_bench_push", create=True)
+        except Exception as exc:  # noqa: BLE001 - report and go on with SQLite only
+            print(f"PostgreSQL leg skipped: {exc}", file=sys.stderr)
+        else:
+            try:
+                legs.append(run_leg("postgresql", url, args.small, args.large, Path(tmp)))
+            finally:
+                postgres_database(args.postgres, "linksite_bench_push", create=False)
+
+    small, large = args.small, args.large
+    print(f"Push to the sandbox over HTTP: a worker delivering {small:,} and {large:,} pending")
+    print(
+        f"{'database':<12}{'worker tx/s':>12}{'bare tx/s':>11}{'ratio':>7}{'target':>8}"
+        f"{'peak MB ' + format(small, ','):>16}{'peak MB ' + format(large, ','):>18}"
+        f"{'ratio':>7}{'target':>8}"
+    )
+    for leg in legs:
+        print(
+            f"{leg['database']:<12}{leg[f'worker_{large}']['tx_per_s']:>12.0f}"
+            f"{leg['bare_loop']['tx_per_s']:>11.0f}{leg['ratio_of_bare_loop']:>7.0%}{'≥80%':>8}"
+            f"{leg[f'worker_{small}']['peak_rss_mb']:>16.1f}"
+            f"{leg[f'worker_{large}']['peak_rss_mb']:>18.1f}"
+            f"{leg['memory_ratio']:>7.2f}{'≤1.5':>8}"
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "push.json").write_text(json.dumps(legs, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
