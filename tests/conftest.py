@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import ApiClient, ApiKey, OrganizationSettings
 from tests.makers import make_account, make_company, make_connection
+from tests.worker_harness import broker, clusters  # noqa: F401 - fixtures for worker tests
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,7 +1,8 @@
 """The whole journey across both apps in a real browser, over a live server: the SMB user gets
 credentials on the Link pages, links two accounts in the QBO sandbox, sees them connected on the
-Link page; the client backend sees them through the API; a disconnect in the sandbox makes the
-next write fail."""
+Link page; the client backend sees them through the API and writes transactions, which a real
+worker delivers when the user presses Update; a disconnect in the sandbox makes the next write
+fail."""
 
 from __future__ import annotations
 
@@ -56,7 +57,9 @@ def sign_in_to_sandbox(qbo: Page, live_server, username: str, password: str) -> 
     qbo.get_by_role("button", name="Continue").click()
 
 
-def test_an_smb_user_links_two_accounts_and_qbo_disconnects_one(browser, live_server, wired):
+def test_an_smb_user_links_two_accounts_and_qbo_disconnects_one(
+    browser, live_server, wired, clusters
+):
     alice = wired
     context = browser.new_context(locale="en-CA")
     link_page = context.new_page()
@@ -88,6 +91,33 @@ def test_an_smb_user_links_two_accounts_and_qbo_disconnects_one(browser, live_se
     ]
     assert accounts[0]["targetAccountName"] == "Checking"
     assert api.get(base).json()["status"] == "Linked"
+
+    # The fintech writes transactions; the SMB user presses Update in QuickBooks; a real worker
+    # delivers them, and they show in the sandbox's Bank Transactions.
+    today = timezone.localdate().isoformat()
+    written = api.post(
+        f"{base}/push/bankAccounts/alice-chk/bankTransactions",
+        {
+            "accountId": "alice-chk",
+            "transactions": [
+                {"id": "jt-1", "clearedOnDate": today, "amount": -18.4, "description": "Flour"},
+                {"id": "jt-2", "clearedOnDate": today, "amount": 250, "description": "Catering"},
+            ],
+        },
+    )
+    assert written.json()["status"] == "Success"
+    clusters()
+    checking = qbo.locator(".feed").filter(has_text="Checking")
+    checking.get_by_role("button", name="Update").click()
+    expect(qbo.get_by_text("Update requested")).to_be_visible()
+    for _ in range(40):
+        if checking.get_by_role("cell", name="Catering").count():
+            break
+        qbo.wait_for_timeout(250)
+        qbo.reload()
+    expect(checking.get_by_role("cell", name="Flour")).to_be_visible()
+    expect(checking.get_by_role("cell", name="Catering")).to_be_visible()
+    expect(checking).to_contain_text("2 transactions received")
 
     # The same credentials cannot be used twice.
     sign_in_to_sandbox(qbo, live_server, username, password)
