@@ -150,42 +150,70 @@ def next_batch(feed: Feed, trigger: str, size: int = BATCH_SIZE) -> DeliveryBatc
             )
         return open_batch
     with transaction.atomic():
-        ids = list(
+        batch = DeliveryBatch.objects.create(feed=feed, trigger=trigger)
+        oldest = (
             BankTransaction.objects.filter(
                 source_account_id=feed.source_account_id,
                 delivery_state=DeliveryState.PENDING,
+                delivery_batch__isnull=True,
             )
-            # Not yet in a batch, or left in a batch of an earlier feed of the account that
-            # QBO disconnected before it got them: they go to the account's feed of now.
-            .filter(Q(delivery_batch__isnull=True) | ~Q(delivery_batch__feed=feed))
             .order_by("cleared_on_date", "id")
-            .values_list("pk", flat=True)[:size]
+            .values("pk")[:size]
         )
-        if not ids:
+        # One statement picks and records them (no id list travels to Python and back).
+        count = BankTransaction.objects.filter(pk__in=oldest).update(delivery_batch=batch)
+        if not count:
+            transaction.set_rollback(True)
             return None
-        batch = DeliveryBatch.objects.create(feed=feed, trigger=trigger, transaction_count=len(ids))
-        BankTransaction.objects.filter(pk__in=ids).update(delivery_batch=batch)
-        record(WORKER, "delivery.batch_recorded", batch, transactions=len(ids), trigger=trigger)
+        DeliveryBatch.objects.filter(pk=batch.pk).update(transaction_count=count)
+        batch.transaction_count = count
+        record(WORKER, "delivery.batch_recorded", batch, transactions=count, trigger=trigger)
     return batch
+
+
+def reclaim(feed: Feed) -> int:
+    """Pending transactions left in a batch of an earlier feed of the account (QBO disconnected
+    it before they got there) go to the account's feed of now."""
+    return (
+        BankTransaction.objects.filter(
+            source_account_id=feed.source_account_id,
+            delivery_state=DeliveryState.PENDING,
+            delivery_batch__isnull=False,
+        )
+        .exclude(delivery_batch__feed=feed)
+        .update(delivery_batch=None)
+    )
 
 
 def payload(batch: DeliveryBatch) -> dict[str, Any]:
     currency = batch.feed.source_account.currency
-    rows = BankTransaction.objects.filter(delivery_batch=batch).order_by("cleared_on_date", "id")
+    rows = (
+        BankTransaction.objects.filter(delivery_batch=batch)
+        .order_by("cleared_on_date", "id")
+        .values_list(
+            "transaction_id",
+            "date",
+            "cleared_on_date",
+            "amount",
+            "description",
+            "transaction_type",
+            "balance",
+        )
+    )
     return {
         "batchId": str(batch.batch_id),
         "transactions": [
             {
-                "id": row.transaction_id,
-                "date": (row.date or row.cleared_on_date).isoformat(),
-                "clearedOnDate": row.cleared_on_date.isoformat(),
-                "amount": str(row.amount),
+                "id": txn_id,
+                "date": (date or cleared).isoformat(),
+                "clearedOnDate": cleared.isoformat(),
+                "amount": str(amount),
                 "currency": currency,
-                "description": row.description,
-                "transactionType": row.transaction_type,
-                "balance": None if row.balance is None else str(row.balance),
+                "description": description,
+                "transactionType": txn_type,
+                "balance": None if balance is None else str(balance),
             }
-            for row in rows
+            for txn_id, date, cleared, amount, description, txn_type, balance in rows
         ],
     }
 
@@ -371,6 +399,7 @@ def _push_batches(
     budget: float | None,
     result: PushResult,
 ) -> None:
+    reclaim(feed)
     while True:
         batch = next_batch(feed, trigger, batch_size)
         if batch is None:
