@@ -38,8 +38,9 @@ def _django():
     django.setup()
 
 
-def inner_setup(counts: list[int]) -> dict:
-    """Migrate; one linked feed per backlog (and one for the bare loop), transactions pending."""
+def inner_setup(counts: list[int], fan_feeds: int = 0, fan_each: int = 0) -> dict:
+    """Migrate; one linked feed per backlog (and one for the bare loop), transactions pending;
+    then `fan_feeds` more feeds with `fan_each` pending each."""
     _django()
     import datetime as dt
     from decimal import Decimal
@@ -61,7 +62,12 @@ def inner_setup(counts: list[int]) -> dict:
     connection = Connection.objects.create(company=company)
     today = timezone.localdate()
     feeds = {}
-    for name, count in [*((f"backlog-{n}", n) for n in counts), ("bare-loop", 0)]:
+    plan = [
+        *((f"backlog-{n}", n) for n in counts),
+        ("bare-loop", 0),
+        *((f"fan-{n:05}", fan_each) for n in range(fan_feeds)),
+    ]
+    for name, count in plan:
         account = SourceAccount.objects.create(
             connection=connection,
             account_id=name,
@@ -109,8 +115,35 @@ def inner_setup(counts: list[int]) -> dict:
                 ],
                 batch_size=1000,
             )
-        feeds[name] = feed.pk
+        if not name.startswith("fan-"):
+            feeds[name] = feed.pk
     return feeds
+
+
+def inner_daily() -> dict:
+    _django()
+    from feeds import delivery
+
+    return {"queued": delivery.queue_daily_push()}
+
+
+def inner_status_schedule() -> dict:
+    """Pending left, and the span of the daily push's batches."""
+    _django()
+    from django.db.models import Max, Min
+
+    from feeds.models import BankTransaction, DeliveryBatch
+
+    span = DeliveryBatch.objects.filter(trigger="schedule").aggregate(
+        first=Min("created"), last=Max("delivered")
+    )
+    seconds = (
+        (span["last"] - span["first"]).total_seconds() if span["first"] and span["last"] else None
+    )
+    return {
+        "pending": BankTransaction.objects.filter(delivery_state="pending").count(),
+        "seconds": seconds,
+    }
 
 
 def inner_queue(feed_id: str) -> dict:
@@ -139,7 +172,7 @@ def inner_status(feed_id: str) -> dict:
     return {"pending": pending, "seconds": seconds}
 
 
-def inner_bare(feed_id: str, count: int) -> dict:
+def inner_bare(feed_id: str, count: int, size: int = 1000) -> dict:
     """The baseline: the same payloads, signed, POSTed one after another on one Session."""
     _django()
     import datetime as dt
@@ -155,12 +188,12 @@ def inner_bare(feed_id: str, count: int) -> dict:
     url = f"{settings.QBO_BASE_URL}/feeds/{feed_id}/transactions"
     today = timezone.localdate()
     start = time.perf_counter()
-    for first in range(0, count, 1000):
+    for first in range(0, count, size):
         body = {
             "batchId": str(uuid.uuid4()),
             "transactions": [
                 {
-                    "id": f"bare-{i:06}",
+                    "id": f"bare-{size}-{i:07}",
                     "date": (today - dt.timedelta(days=i % 7)).isoformat(),
                     "clearedOnDate": (today - dt.timedelta(days=i % 7)).isoformat(),
                     "amount": f"-{1 + i % 500}.{i % 100:02}",
@@ -169,7 +202,7 @@ def inner_bare(feed_id: str, count: int) -> dict:
                     "transactionType": "Debit",
                     "balance": f"{10000 - i % 9000}.00",
                 }
-                for i in range(first, min(count, first + 1000))
+                for i in range(first, min(count, first + size))
             ],
         }
         data = json.dumps(body, separators=(",", ":")).encode()
@@ -236,7 +269,9 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(10)
 
 
-def run_leg(name: str, database_url: str, small: int, large: int, tmp: Path) -> dict:
+def run_leg(
+    name: str, database_url: str, small: int, large: int, fan: tuple[int, int], tmp: Path
+) -> dict:
     port = _free_port()
     env = {
         **os.environ,
@@ -249,7 +284,7 @@ def run_leg(name: str, database_url: str, small: int, large: int, tmp: Path) -> 
         "LOG_LEVEL": "WARNING",
     }
     print(f"[{name}] setting up {small:,} and {large:,} pending transactions", file=sys.stderr)
-    feeds = _inner(env, "setup", str(small), str(large))
+    feeds = _inner(env, "setup", str(small), str(large), f"fan={fan[0]}x{fan[1]}")
     server = subprocess.Popen(
         [
             sys.executable,
@@ -309,9 +344,55 @@ def run_leg(name: str, database_url: str, small: int, large: int, tmp: Path) -> 
         result["memory_ratio"] = (
             result[f"worker_{large}"]["peak_rss_mb"] / result[f"worker_{small}"]["peak_rss_mb"]
         )
+        if fan[0]:
+            result.update(_fan_out(name, env, feeds, fan, tmp))
         return result
     finally:
         _stop(server)
+
+
+def _fan_out(name: str, env: dict, feeds: dict, fan: tuple[int, int], tmp: Path) -> dict:
+    """The daily push of many small feeds: one task per feed, a cluster with 2 workers."""
+    count, each = fan
+    log = tmp / f"qcluster-{name}-fan.log"
+    with log.open("wb") as out:
+        cluster = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env={**env, "Q_WORKERS": "2"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        print(f"[{name}] the daily push of {count:,} feeds x {each}", file=sys.stderr)
+        _inner(env, "daily")
+        state: dict = {}
+
+        def done() -> bool:
+            state.update(_inner(env, "schedule-status"))
+            return state["pending"] == 0 and state["seconds"] is not None
+
+        _wait(done, 1800, "the daily push")
+    finally:
+        _stop(cluster)
+    total = count * each
+    print(f"[{name}] the bare loop posts {count:,} x {each}", file=sys.stderr)
+    bare = _inner(env, "bare", feeds["bare-loop"], str(total), str(each))
+    worker = total / state["seconds"]
+    return {
+        "daily_push": {
+            "feeds": count,
+            "per_feed": each,
+            "seconds": state["seconds"],
+            "tx_per_s": worker,
+        },
+        "bare_loop_small_batches": {
+            "seconds": bare["seconds"],
+            "tx_per_s": total / bare["seconds"],
+        },
+        "daily_push_ratio_of_bare_loop": worker / (total / bare["seconds"]),
+    }
 
 
 def _port_open(port: int) -> bool:
@@ -333,6 +414,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=2_000)
     parser.add_argument("--large", type=int, default=200_000)
+    parser.add_argument("--fan", default="2000x100", help="FEEDSxEACH for the daily push")
     parser.add_argument(
         "--postgres",
         default=os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
@@ -342,20 +424,29 @@ def main() -> None:
     if args.inner:
         command, *rest = args.inner
         if command == "setup":
-            answer = inner_setup([int(n) for n in rest])
+            fan = [r for r in rest if r.startswith("fan=")]
+            feeds, each = (int(n) for n in fan[0][4:].split("x")) if fan else (0, 0)
+            answer = inner_setup([int(n) for n in rest if not n.startswith("fan=")], feeds, each)
+        elif command == "daily":
+            answer = inner_daily()
+        elif command == "schedule-status":
+            answer = inner_status_schedule()
         elif command == "queue":
             answer = inner_queue(rest[0])
         elif command == "status":
             answer = inner_status(rest[0])
         else:
-            answer = inner_bare(rest[0], int(rest[1]))
+            answer = inner_bare(rest[0], *(int(n) for n in rest[1:]))
         print(json.dumps(answer))
         return
 
+    fan = tuple(int(n) for n in args.fan.split("x"))
     legs = []
     with tempfile.TemporaryDirectory() as tmp:
         legs.append(
-            run_leg("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.small, args.large, Path(tmp))
+            run_leg(
+                "sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.small, args.large, fan, Path(tmp)
+            )
         )
         try:
             url = postgres_database(args.postgres, "linksite_bench_push", create=True)
@@ -363,7 +454,7 @@ def main() -> None:
             print(f"PostgreSQL leg skipped: {exc}", file=sys.stderr)
         else:
             try:
-                legs.append(run_leg("postgresql", url, args.small, args.large, Path(tmp)))
+                legs.append(run_leg("postgresql", url, args.small, args.large, fan, Path(tmp)))
             finally:
                 postgres_database(args.postgres, "linksite_bench_push", create=False)
 
@@ -382,6 +473,15 @@ def main() -> None:
             f"{leg[f'worker_{large}']['peak_rss_mb']:>18.1f}"
             f"{leg['memory_ratio']:>7.2f}{'≤1.5':>8}"
         )
+    if fan[0]:
+        print(f"Daily push: {fan[0]:,} feeds x {fan[1]} pending, one task per feed, 2 workers")
+        print(f"{'database':<12}{'worker tx/s':>12}{'bare tx/s':>11}{'ratio':>7}{'target':>8}")
+        for leg in legs:
+            print(
+                f"{leg['database']:<12}{leg['daily_push']['tx_per_s']:>12.0f}"
+                f"{leg['bare_loop_small_batches']['tx_per_s']:>11.0f}"
+                f"{leg['daily_push_ratio_of_bare_loop']:>7.0%}{'≥80%':>8}"
+            )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "push.json").write_text(json.dumps(legs, indent=2) + "\n")
 
