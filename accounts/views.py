@@ -25,3 +25,11 @@ def logo(request: HttpRequest) -> HttpResponse:
     if org.logo_updated:
         response["Last-Modified"] = http_date(org.logo_updated.timestamp())
     return response
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """For a load balancer's health check (and the Link page benchmark's baseline): the process
+    answers, nothing else is looked at."""
+    response = HttpResponse("ok\n", content_type="text/plain")
+    response["Cache-Control"] = "no-store"
+    return response

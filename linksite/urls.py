@@ -14,6 +14,7 @@ urlpatterns = [
     path("link/", include("feeds.link.urls")),
     path("qbo/v1/", include("feeds.qbo.urls")),
     path("branding/logo", accounts_views.logo, name="org-logo"),
+    path("healthz", accounts_views.healthz, name="healthz"),
 ]
 
 if settings.QBO_SANDBOX_ENABLED:

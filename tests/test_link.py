@@ -1455,3 +1455,27 @@ def test_the_account_list_costs_the_same_queries_for_1_or_50_accounts(
     client.get("/link/accounts")
     with django_assert_max_num_queries(5):  # session, connection, settings, accounts, feeds
         assert client.get("/link/accounts").status_code == 200
+
+
+def _screen_queries(size: int) -> dict[str, int]:
+    """Queries of each Link screen for a connection of `size` accounts, all of them chosen."""
+    client = Client()
+    connection = make_connection(make_company(f"Screens {size}", "US", client=f"s{size}"))
+    for i in range(size):
+        make_account(connection, f"acc-{i}", account_name=f"Account {i}")
+    open_link(client, connection)
+    page = client.get("/link/accounts")
+    ids = re.findall(r'name="accounts" value="(\d+)"', body(page))
+    assert len(ids) == size
+    assert client.post("/link/accounts", {"accounts": ids}).status_code == 302
+    counts = {}
+    for path in ["/link/", "/link/accounts", "/link/setup", "/link/credentials", "/link/status"]:
+        client.get(path)  # warm
+        with CaptureQueriesContext(db_connection) as queries:
+            assert client.get(path).status_code == 200, path
+        counts[path] = len(queries)
+    return counts
+
+
+def test_no_link_screen_costs_more_queries_with_50_accounts_than_with_1(enabled):
+    assert _screen_queries(50) == _screen_queries(1)

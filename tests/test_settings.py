@@ -110,3 +110,10 @@ def test_every_page_carries_the_security_headers(client, db, path):
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_the_health_check_answers_without_touching_the_database(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = client.get("/healthz")
+    assert (response.status_code, response.content) == (200, b"ok\n")
+    assert response["Cache-Control"] == "no-store"

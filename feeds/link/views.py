@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -31,6 +32,7 @@ from feeds.models import (
     Connection,
     ConnectionStatus,
     CredentialOrigin,
+    Feed,
     SourceAccount,
     SourceAccountStatus,
 )
@@ -199,15 +201,18 @@ def _accounts(link: LinkContext) -> list[SourceAccount]:
     """The connection's accounts, each with `link_state`: connected only while a feed is active
     (an account QBO disconnected stays `connected` in the API for the grace period, but the SMB
     user can link it again at once)."""
+    active_feed = Feed.objects.filter(
+        source_account=OuterRef("pk"), disabled_on_utc__isnull=True, ended__isnull=True
+    )
+    # One query, with no per-account work for the ORM (no prefetch of every feed).
     accounts = list(
         SourceAccount.objects.filter(connection=link.connection)
-        .prefetch_related("feeds")
+        .annotate(fed=Exists(active_feed))
         .order_by("created", "id")
     )
     labels = dict(SourceAccountStatus.choices)
     for account in accounts:
-        active = any(f.is_active for f in account.feeds.all())
-        if active:
+        if account.fed:
             account.link_state = SourceAccountStatus.CONNECTED
         elif account.status == SourceAccountStatus.CONNECTED:
             account.link_state = SourceAccountStatus.DISCONNECTED

@@ -1,0 +1,241 @@
+"""Link screens under concurrent load, on SQLite and on PostgreSQL.
+
+For each database: linksite under gunicorn (4 workers), a connection with 50 source accounts,
+all chosen, in a real Link session; then wrk (Debian's package; installed with apt-get when
+missing) loads each screen for a few seconds with 16 connections, and the same server's trivial
+view (`/healthz`) is the baseline. Prints median and p99 latency and requests per second of each
+screen, and its median against the baseline's (target ≤ 1.5x). The number of SQL queries per
+screen not growing with the number of accounts (1 vs 50) is pinned by a test
+(`tests/test_link.py::test_no_link_screen_costs_more_queries_with_50_accounts_than_with_1`).
+Writes bench/results/link_pages.json.
+
+    .venv/bin/python bench/link_pages.py [--seconds 5] [--connections 16] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from push import _free_port, _port_open, _stop, _wait, postgres_database  # noqa: E402
+
+SCREENS = {
+    "trivial view (baseline)": "/healthz",
+    "1 connect": "/link/",
+    "2 choose accounts": "/link/accounts",
+    "3 set up in QuickBooks": "/link/setup",
+    "4 credentials": "/link/credentials",
+    "status (polled)": "/link/status",
+}
+
+
+def inner_setup() -> dict:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from accounts.models import ApiClient, Company, OrganizationSettings
+    from feeds import links
+    from feeds.models import Connection, SourceAccount
+
+    call_command("migrate", verbosity=0)
+    OrganizationSettings.objects.update_or_create(
+        pk=1,
+        defaults={
+            "integration_enabled": True,
+            "institution_name": "Maple Bank",
+            "callout_title_en": "Welcome",
+            "callout_body_en": "Your accounts, in QuickBooks every morning.",
+        },
+    )
+    company = Company.objects.create(
+        client=ApiClient.objects.create(name="bench"), name="Bench Co", country="US"
+    )
+    connection = Connection.objects.create(company=company)
+    for n in range(50):
+        SourceAccount.objects.create(
+            connection=connection,
+            account_id=f"acct-{n}",
+            account_name=f"Account {n}",
+            account_type="checking",
+            account_number=f"0001112223{n:02}",
+            currency="USD",
+        )
+    return {"url": links.link_url(connection)}  # SITE_URL is the server's address
+
+
+def _session(base: str, link_url: str) -> str:
+    """A real Link session with every account chosen: its Cookie header."""
+    import requests
+
+    with requests.Session() as http:
+        assert http.get(link_url).status_code == 200
+        page = http.get(f"{base}/link/accounts").text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        ids = re.findall(r'name="accounts" value="(\d+)"', page)
+        chosen = http.post(
+            f"{base}/link/accounts",
+            data={"csrfmiddlewaretoken": token, "accounts": ids},
+            allow_redirects=False,
+        )
+        assert chosen.status_code == 302, chosen.text[:300]
+        return "; ".join(f"{c.name}={c.value}" for c in http.cookies)
+
+
+def _wrk(url: str, cookie: str, seconds: int, connections: int) -> dict:
+    out = subprocess.run(  # noqa: S603
+        [
+            shutil.which("wrk") or "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            f"Cookie: {cookie}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "median_ms": ms("50"),
+        "p99_ms": ms("99"),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "errors": int(non_2xx.group(1)) if non_2xx else 0,
+    }
+
+
+def run_leg(name: str, database_url: str, seconds: int, connections: int) -> dict:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url,
+        "PYTHONPATH": str(ROOT),
+        "REDIS_URL": "",
+        "SITE_URL": base,
+        "LOG_LEVEL": "WARNING",
+    }
+    setup = json.loads(
+        subprocess.run(
+            [sys.executable, __file__, "--inner", base],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()[-1]
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "linksite.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        _wait(lambda: _port_open(port), 30, "gunicorn")
+        cookie = _session(base, setup["url"])
+        screens = {}
+        for label, path in SCREENS.items():
+            print(f"[{name}] {label}", file=sys.stderr)
+            screens[label] = _wrk(base + path, cookie, seconds, connections)
+    finally:
+        _stop(server)
+    baseline = screens["trivial view (baseline)"]["median_ms"]
+    for figures in screens.values():
+        figures["median_vs_baseline"] = figures["median_ms"] / baseline
+    return {"database": name, "screens": screens}
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    print("Installing wrk (apt-get)", file=sys.stderr)
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=False, capture_output=True)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-qq", "wrk"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+    )
+    parser.add_argument("--inner", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        print(json.dumps(inner_setup()))
+        return
+    ensure_wrk()
+    legs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        legs.append(
+            run_leg("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.seconds, args.connections)
+        )
+    try:
+        url = postgres_database(args.postgres, "linksite_bench_link", create=True)
+    except Exception as exc:  # noqa: BLE001 - report and go on with SQLite only
+        print(f"PostgreSQL leg skipped: {exc}", file=sys.stderr)
+    else:
+        try:
+            legs.append(run_leg("postgresql", url, args.seconds, args.connections))
+        finally:
+            postgres_database(args.postgres, "linksite_bench_link", create=False)
+
+    print(
+        f"Link screens under load (gunicorn 4 workers, wrk {args.connections} connections, "
+        f"{args.seconds} s each, 50 accounts chosen)"
+    )
+    for leg in legs:
+        print(f"{leg['database']}:")
+        print(f"  {'screen':<26}{'median':>9}{'p99':>9}{'req/s':>8}{'vs trivial':>12}{'target':>8}")
+        for label, f in leg["screens"].items():
+            print(
+                f"  {label:<26}{f['median_ms']:>7.1f}ms{f['p99_ms']:>7.1f}ms{f['rps']:>8.0f}"
+                f"{f['median_vs_baseline']:>11.1f}x{'≤1.5x':>8}"
+            )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "link_pages.json").write_text(json.dumps(legs, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
