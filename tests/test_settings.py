@@ -112,7 +112,9 @@ def test_every_page_carries_the_security_headers(client, db, path):
     assert response["Referrer-Policy"] == "same-origin"
 
 
-def test_the_health_check_answers_without_touching_the_database(client, django_assert_num_queries):
+def test_the_health_check_answers_without_touching_the_database(
+    client, db, django_assert_num_queries
+):
     with django_assert_num_queries(0):
         response = client.get("/healthz")
     assert (response.status_code, response.content) == (200, b"ok\n")
