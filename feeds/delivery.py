@@ -17,10 +17,12 @@ PUSH_TASK_BUDGET_SECONDS to a task of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -111,13 +113,19 @@ def feed_claim(feed_id: str, owner: str) -> Iterator[bool]:
 
     FeedPushLock.objects.bulk_create([FeedPushLock(feed_id=feed_id)], ignore_conflicts=True)
     # Inside a caller's transaction the lock is the caller's to hold (and only it can see rows
-    # it has not committed); otherwise a connection of our own holds it for the push.
-    own = None if connection.in_atomic_block else connections.create_connection(DEFAULT_DB_ALIAS)
+    # it has not committed); otherwise the thread's lock connection holds it for the push.
+    nested = getattr(_lock_connections, "busy", False)
+    if connection.in_atomic_block:
+        own = None
+    elif nested:  # a claim inside a claim (one thread): a connection of its own, for this once
+        own = connections.create_connection(DEFAULT_DB_ALIAS)
+        own.set_autocommit(False)
+    else:
+        own = _lock_connection()
+        _lock_connections.busy = True
     lock_db = own or connection
     held = False
     try:
-        if own is not None:
-            own.set_autocommit(False)
         with lock_db.cursor() as cursor:
             cursor.execute(
                 "SELECT feed_id FROM feeds_feedpushlock WHERE feed_id = %s FOR UPDATE SKIP LOCKED",
@@ -130,11 +138,40 @@ def feed_claim(feed_id: str, owner: str) -> Iterator[bool]:
     finally:
         if held:
             release_lease(feed_id, owner)
-        if own is not None:
+        if own is not None and nested:
+            own.close()
+        elif own is not None:
+            _lock_connections.busy = False
             try:
-                own.rollback()
-            finally:
-                own.close()
+                own.rollback()  # lets go of the lock; the connection stays for the next push
+            except Exception:
+                _drop_lock_connection()
+                raise
+
+
+_lock_connections = threading.local()
+
+
+def _lock_connection() -> Any:
+    """This thread's connection for push locks (PostgreSQL), opened once and kept: opening one
+    per push cost more than pushing a small feed."""
+    db = getattr(_lock_connections, "db", None)
+    if db is not None and (db.connection is None or db.connection.closed):
+        _drop_lock_connection()
+        db = None
+    if db is None:
+        db = connections.create_connection(DEFAULT_DB_ALIAS)
+        db.set_autocommit(False)
+        _lock_connections.db = db
+    return db
+
+
+def _drop_lock_connection() -> None:
+    db = getattr(_lock_connections, "db", None)
+    _lock_connections.db = None
+    if db is not None:
+        with contextlib.suppress(Exception):
+            db.close()
 
 
 def next_batch(feed: Feed, trigger: str, size: int = BATCH_SIZE) -> DeliveryBatch | None:
