@@ -20,9 +20,14 @@ run: install
 test: install
 	bash scripts/test.sh
 
+# Every benchmark, SQLite then PostgreSQL, each printing its figures against its target and
+# writing bench/results/<name>.json (about 15 minutes on 2 cores).
 bench: install
 	$(BIN)/python bench/write_1000.py
+	$(BIN)/python bench/write_http.py
 	$(BIN)/python bench/push.py
+	$(BIN)/python bench/link_pages.py
+	$(BIN)/python bench/growth.py
 
 lint: install
 	$(BIN)/ruff check .
