@@ -204,22 +204,9 @@ def next_batch(feed: Feed, trigger: str, size: int = BATCH_SIZE) -> DeliveryBatc
             return None
         DeliveryBatch.objects.filter(pk=batch.pk).update(transaction_count=count)
         batch.transaction_count = count
+        batch.fresh = True  # made of everything pending, if it is not full
         record(WORKER, "delivery.batch_recorded", batch, transactions=count, trigger=trigger)
     return batch
-
-
-def reclaim(feed: Feed) -> int:
-    """Pending transactions left in a batch of an earlier feed of the account (QBO disconnected
-    it before they got there) go to the account's feed of now."""
-    return (
-        BankTransaction.objects.filter(
-            source_account_id=feed.source_account_id,
-            delivery_state=DeliveryState.PENDING,
-            delivery_batch__isnull=False,
-        )
-        .exclude(delivery_batch__feed=feed)
-        .update(delivery_batch=None)
-    )
 
 
 def payload(batch: DeliveryBatch) -> dict[str, Any]:
@@ -436,7 +423,6 @@ def _push_batches(
     budget: float | None,
     result: PushResult,
 ) -> None:
-    reclaim(feed)
     while True:
         batch = next_batch(feed, trigger, batch_size)
         if batch is None:
@@ -449,6 +435,8 @@ def _push_batches(
         if outcome != "done":
             result.outcome, result.error = outcome, error
             return
+        if getattr(batch, "fresh", False) and batch.transaction_count < batch_size:
+            return  # that was all (what came since is looked for after letting go)
         # Looked at after a batch, so that every task makes progress.
         if budget is not None and time.monotonic() - started >= budget and _has_pending(feed):
             result.outcome = "continued"

@@ -14,8 +14,10 @@ from django.utils import timezone
 from accounts.audit import Actor, record
 from feeds import lifecycle
 from feeds.models import (
+    BankTransaction,
     ConnectionStatus,
     CredentialSet,
+    DeliveryState,
     Feed,
     SourceAccount,
     SourceAccountStatus,
@@ -56,6 +58,13 @@ def link_feed(
             lifecycle.transition(
                 account, SourceAccountStatus.CONNECTED, actor=actor, reason="linked in QBO"
             )
+        # Pending transactions left in a batch of an earlier feed (QBO disconnected it before
+        # they got there) go to this one.
+        BankTransaction.objects.filter(
+            source_account=account,
+            delivery_state=DeliveryState.PENDING,
+            delivery_batch__isnull=False,
+        ).exclude(delivery_batch__feed=feed).update(delivery_batch=None)
         record(
             actor,
             "feed.linked",
