@@ -215,6 +215,7 @@ def run_leg(name: str, database_url: str, base: int) -> dict:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "CONN_MAX_AGE": "60",  # persistent connections, as in production
         "DATABASE_URL": database_url,
         "PYTHONPATH": str(ROOT),
         "QBO_BASE_URL": f"http://127.0.0.1:{port}/qbo-sandbox/api/v1",

@@ -131,6 +131,7 @@ def run_leg(name: str, database_url: str, seconds: int, connections: int) -> dic
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "CONN_MAX_AGE": "60",  # persistent connections, as in production
         "DATABASE_URL": database_url,
         "PYTHONPATH": str(ROOT),
         "REDIS_URL": "",

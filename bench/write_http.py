@@ -181,6 +181,7 @@ def run_leg(name: str, database_url: str, accounts: int, batches: int) -> dict:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "CONN_MAX_AGE": "60",  # persistent connections, as in production
         "DATABASE_URL": database_url,
         "PYTHONPATH": str(ROOT),
         "REDIS_URL": "",

@@ -32,4 +32,6 @@ else:
     # Close each request's connection at its end: a live server's keep-alive handler thread
     # must not hold a connection open past the test (PostgreSQL refuses to drop a database in
     # use).
-    DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+    # (The benchmarks, which run these settings in servers and workers, keep production's
+    # persistent connections by setting CONN_MAX_AGE.)
+    DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("CONN_MAX_AGE", "0"))  # noqa: F405
