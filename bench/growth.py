@@ -24,16 +24,19 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from push import _free_port, _port_open, _stop, _wait, postgres_database  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
+from common import (  # noqa: E402
+    RESULTS,
+    ROOT,
+    bench_env,
+    each_database,
+    free_port,
+    start_gunicorn,
+    stop,
+)
 
 SCALES = (1, 10, 100)
 STORED_PER_ACCOUNT = 1000
@@ -211,38 +214,12 @@ def measure(base: int) -> list[dict]:
 
 
 def run_leg(name: str, database_url: str, base: int) -> dict:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "CONN_MAX_AGE": "60",  # persistent connections, as in production
-        "DATABASE_URL": database_url,
-        "PYTHONPATH": str(ROOT),
-        "QBO_BASE_URL": f"http://127.0.0.1:{port}/qbo-sandbox/api/v1",
-        "REDIS_URL": "",
-        "LOG_LEVEL": "WARNING",
-    }
+    port = free_port()
+    env = bench_env(database_url, QBO_BASE_URL=f"http://127.0.0.1:{port}/qbo-sandbox/api/v1")
     # The schema must exist before gunicorn serves the sandbox.
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "linksite.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+    server = start_gunicorn(env, port, 2)
     try:
-        _wait(lambda: _port_open(port), 30, "gunicorn")
         out = subprocess.run(
             [sys.executable, __file__, "--inner", "--base", str(base)],
             env=env,
@@ -251,7 +228,7 @@ def run_leg(name: str, database_url: str, base: int) -> dict:
             text=True,
         )
     finally:
-        _stop(server)
+        stop(server)
     return {"database": name, "scales": json.loads(out.stdout.strip().splitlines()[-1])}
 
 
@@ -267,18 +244,9 @@ def main() -> None:
     if args.inner:
         print(json.dumps(measure(args.base)))
         return
-    legs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        legs.append(run_leg("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.base))
-    try:
-        url = postgres_database(args.postgres, "linksite_bench_growth", create=True)
-    except Exception as exc:  # noqa: BLE001 - report and go on with SQLite only
-        print(f"PostgreSQL leg skipped: {exc}", file=sys.stderr)
-    else:
-        try:
-            legs.append(run_leg("postgresql", url, args.base))
-        finally:
-            postgres_database(args.postgres, "linksite_bench_growth", create=False)
+    legs = each_database(
+        args.postgres, "linksite_bench_growth", lambda name, url, tmp: run_leg(name, url, args.base)
+    )
 
     print("Growth: time per item at 1x, 10x, 100x the data, and its ratio to 1x (target ≤ 1.5)")
     for leg in legs:

@@ -21,15 +21,17 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from push import _free_port, _port_open, _stop, _wait, postgres_database  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
+from common import (  # noqa: E402
+    RESULTS,
+    bench_env,
+    each_database,
+    free_port,
+    start_gunicorn,
+    stop,
+)
 
 SCREENS = {
     "trivial view (baseline)": "/healthz",
@@ -126,18 +128,9 @@ def _wrk(url: str, cookie: str, seconds: int, connections: int) -> dict:
 
 
 def run_leg(name: str, database_url: str, seconds: int, connections: int) -> dict:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "CONN_MAX_AGE": "60",  # persistent connections, as in production
-        "DATABASE_URL": database_url,
-        "PYTHONPATH": str(ROOT),
-        "REDIS_URL": "",
-        "SITE_URL": base,
-        "LOG_LEVEL": "WARNING",
-    }
+    env = bench_env(database_url, SITE_URL=base)
     setup = json.loads(
         subprocess.run(
             [sys.executable, __file__, "--inner", base],
@@ -147,32 +140,15 @@ def run_leg(name: str, database_url: str, seconds: int, connections: int) -> dic
             text=True,
         ).stdout.splitlines()[-1]
     )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "linksite.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "4",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+    server = start_gunicorn(env, port, 4)
     try:
-        _wait(lambda: _port_open(port), 30, "gunicorn")
         cookie = _session(base, setup["url"])
         screens = {}
         for label, path in SCREENS.items():
             print(f"[{name}] {label}", file=sys.stderr)
             screens[label] = _wrk(base + path, cookie, seconds, connections)
     finally:
-        _stop(server)
+        stop(server)
     baseline = screens["trivial view (baseline)"]["median_ms"]
     for figures in screens.values():
         figures["median_vs_baseline"] = figures["median_ms"] / baseline
@@ -207,20 +183,11 @@ def main() -> None:
         print(json.dumps(inner_setup()))
         return
     ensure_wrk()
-    legs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        legs.append(
-            run_leg("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.seconds, args.connections)
-        )
-    try:
-        url = postgres_database(args.postgres, "linksite_bench_link", create=True)
-    except Exception as exc:  # noqa: BLE001 - report and go on with SQLite only
-        print(f"PostgreSQL leg skipped: {exc}", file=sys.stderr)
-    else:
-        try:
-            legs.append(run_leg("postgresql", url, args.seconds, args.connections))
-        finally:
-            postgres_database(args.postgres, "linksite_bench_link", create=False)
+    legs = each_database(
+        args.postgres,
+        "linksite_bench_link",
+        lambda name, url, tmp: run_leg(name, url, args.seconds, args.connections),
+    )
 
     print(
         f"Link screens under load (gunicorn 4 workers, wrk {args.connections} connections, "

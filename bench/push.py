@@ -16,18 +16,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-sys.path.insert(0, str(ROOT))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
+from common import (  # noqa: E402
+    RESULTS,
+    ROOT,
+    bench_env,
+    each_database,
+    free_port,
+    start_gunicorn,
+    stop,
+    wait,
+)
 
 # Inside a process whose DATABASE_URL points at the bench database ------------------------------
 
@@ -229,12 +233,6 @@ def _inner(env: dict, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _peak_rss_mb(group: int) -> float:
     """The largest VmHWM (peak resident memory) among the processes of a group."""
     peak = 0
@@ -252,59 +250,17 @@ def _peak_rss_mb(group: int) -> float:
     return peak / 1024
 
 
-def _wait(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-
-
 def run_leg(
     name: str, database_url: str, small: int, large: int, fan: tuple[int, int], tmp: Path
 ) -> dict:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "CONN_MAX_AGE": "60",  # persistent connections, as in production
-        "DATABASE_URL": database_url,
-        "PYTHONPATH": str(ROOT),
-        "QBO_BASE_URL": f"http://127.0.0.1:{port}/qbo-sandbox/api/v1",
-        "REDIS_URL": "",
-        "Q_WORKERS": "1",
-        "LOG_LEVEL": "WARNING",
-    }
+    port = free_port()
+    env = bench_env(
+        database_url, QBO_BASE_URL=f"http://127.0.0.1:{port}/qbo-sandbox/api/v1", Q_WORKERS="1"
+    )
     print(f"[{name}] setting up {small:,} and {large:,} pending transactions", file=sys.stderr)
     feeds = _inner(env, "setup", str(small), str(large), f"fan={fan[0]}x{fan[1]}")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "linksite.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+    server = start_gunicorn(env, port, 2)
     try:
-        _wait(lambda: _port_open(port), 30, "the sandbox server")
         result = {"database": name}
         for count in (small, large):
             feed_id = feeds[f"backlog-{count}"]
@@ -327,7 +283,7 @@ def run_leg(
                     state.update(_inner(env, "status", feed_id))
                     return state["pending"] == 0 and state["seconds"] is not None
 
-                _wait(done, 1800, f"delivery of {count}")
+                wait(done, 1800, f"delivery of {count}")
                 time.sleep(1)  # the task's last writes
                 result[f"worker_{count}"] = {
                     "seconds": state["seconds"],
@@ -335,7 +291,7 @@ def run_leg(
                     "peak_rss_mb": _peak_rss_mb(cluster.pid),
                 }
             finally:
-                _stop(cluster)
+                stop(cluster)
         print(f"[{name}] the bare loop posts {large:,}", file=sys.stderr)
         bare = _inner(env, "bare", feeds["bare-loop"], str(large))
         result["bare_loop"] = {"seconds": bare["seconds"], "tx_per_s": large / bare["seconds"]}
@@ -349,7 +305,7 @@ def run_leg(
             result.update(_fan_out(name, env, feeds, fan, tmp))
         return result
     finally:
-        _stop(server)
+        stop(server)
 
 
 def _fan_out(name: str, env: dict, feeds: dict, fan: tuple[int, int], tmp: Path) -> dict:
@@ -374,9 +330,9 @@ def _fan_out(name: str, env: dict, feeds: dict, fan: tuple[int, int], tmp: Path)
             state.update(_inner(env, "schedule-status"))
             return state["pending"] == 0 and state["seconds"] is not None
 
-        _wait(done, 1800, "the daily push")
+        wait(done, 1800, "the daily push")
     finally:
-        _stop(cluster)
+        stop(cluster)
     total = count * each
     print(f"[{name}] the bare loop posts {count:,} x {each}", file=sys.stderr)
     bare = _inner(env, "bare", feeds["bare-loop"], str(total), str(each))
@@ -394,21 +350,6 @@ def _fan_out(name: str, env: dict, feeds: dict, fan: tuple[int, int], tmp: Path)
         },
         "daily_push_ratio_of_bare_loop": worker / (total / bare["seconds"]),
     }
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def postgres_database(url: str, name: str, create: bool) -> str:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if create:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + "/" + name
 
 
 def main() -> None:
@@ -442,22 +383,11 @@ def main() -> None:
         return
 
     fan = tuple(int(n) for n in args.fan.split("x"))
-    legs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        legs.append(
-            run_leg(
-                "sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.small, args.large, fan, Path(tmp)
-            )
-        )
-        try:
-            url = postgres_database(args.postgres, "linksite_bench_push", create=True)
-        except Exception as exc:  # noqa: BLE001 - report and go on with SQLite only
-            print(f"PostgreSQL leg skipped: {exc}", file=sys.stderr)
-        else:
-            try:
-                legs.append(run_leg("postgresql", url, args.small, args.large, fan, Path(tmp)))
-            finally:
-                postgres_database(args.postgres, "linksite_bench_push", create=False)
+    legs = each_database(
+        args.postgres,
+        "linksite_bench_push",
+        lambda name, url, tmp: run_leg(name, url, args.small, args.large, fan, tmp),
+    )
 
     small, large = args.small, args.large
     print(f"Push to the sandbox over HTTP: a worker delivering {small:,} and {large:,} pending")

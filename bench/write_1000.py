@@ -16,12 +16,16 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
+from common import (  # noqa: E402
+    RESULTS,
+    ROOT,
+    bench_env,
+    each_database,
+)
 
 
 def measure(rounds: int) -> dict:
@@ -127,13 +131,7 @@ def measure(rounds: int) -> dict:
 
 
 def run_leg(name: str, database_url: str, rounds: int) -> dict:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "CONN_MAX_AGE": "60",  # persistent connections, as in production
-        "DATABASE_URL": database_url,
-        "PYTHONPATH": str(ROOT),
-    }
+    env = bench_env(database_url)
     out = subprocess.run(
         [sys.executable, __file__, "--inner", "--rounds", str(rounds)],
         env=env,
@@ -144,16 +142,6 @@ def run_leg(name: str, database_url: str, rounds: int) -> dict:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["database"] = name
     return result
-
-
-def postgres_database(url: str, name: str, create: bool) -> str:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        if create:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + "/" + name
 
 
 def main() -> None:
@@ -169,18 +157,9 @@ def main() -> None:
         print(json.dumps(measure(args.rounds)))
         return
 
-    legs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        legs.append(run_leg("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.rounds))
-    try:
-        url = postgres_database(args.postgres, "linksite_bench", create=True)
-    except Exception as exc:  # noqa: BLE001 - report and go on with SQLite only
-        print(f"PostgreSQL leg skipped: {exc}", file=sys.stderr)
-    else:
-        try:
-            legs.append(run_leg("postgresql", url, args.rounds))
-        finally:
-            postgres_database(args.postgres, "linksite_bench", create=False)
+    legs = each_database(
+        args.postgres, "linksite_bench", lambda name, url, tmp: run_leg(name, url, args.rounds)
+    )
 
     print(f"1000-transaction write, median of {args.rounds} rounds (in-process, whole stack)")
     print(f"{'database':<12}{'API write':>12}{'bulk_create':>14}{'API/bulk':>10}{'tx/s (API)':>12}")

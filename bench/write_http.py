@@ -17,17 +17,19 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from push import _free_port, _port_open, _stop, _wait, postgres_database  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
+from common import (  # noqa: E402
+    RESULTS,
+    bench_env,
+    each_database,
+    free_port,
+    start_gunicorn,
+    stop,
+)
 
 GUNICORN_WORKERS = 4
 
@@ -177,16 +179,8 @@ def inner_baselines(total: int) -> dict:
 def run_leg(name: str, database_url: str, accounts: int, batches: int) -> dict:
     import requests
 
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "CONN_MAX_AGE": "60",  # persistent connections, as in production
-        "DATABASE_URL": database_url,
-        "PYTHONPATH": str(ROOT),
-        "REDIS_URL": "",
-        "LOG_LEVEL": "WARNING",
-    }
+    port = free_port()
+    env = bench_env(database_url)
     setup = json.loads(
         subprocess.run(
             [sys.executable, __file__, "--inner", "setup", str(accounts)],
@@ -196,25 +190,8 @@ def run_leg(name: str, database_url: str, accounts: int, batches: int) -> dict:
             text=True,
         ).stdout.splitlines()[-1]
     )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "linksite.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(GUNICORN_WORKERS),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+    server = start_gunicorn(env, port, GUNICORN_WORKERS)
     try:
-        _wait(lambda: _port_open(port), 30, "gunicorn")
         import datetime as dt
         import zoneinfo
 
@@ -257,7 +234,7 @@ def run_leg(name: str, database_url: str, accounts: int, batches: int) -> dict:
         if errors:
             raise SystemExit(f"{len(errors)} writes failed, e.g. {errors[0]}")
     finally:
-        _stop(server)
+        stop(server)
     total = accounts * batches * 1000
     baselines = json.loads(
         subprocess.run(
@@ -297,20 +274,11 @@ def main() -> None:
         print(json.dumps(answer))
         return
 
-    legs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        legs.append(
-            run_leg("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.accounts, args.batches)
-        )
-    try:
-        url = postgres_database(args.postgres, "linksite_bench_write", create=True)
-    except Exception as exc:  # noqa: BLE001 - report and go on with SQLite only
-        print(f"PostgreSQL leg skipped: {exc}", file=sys.stderr)
-    else:
-        try:
-            legs.append(run_leg("postgresql", url, args.accounts, args.batches))
-        finally:
-            postgres_database(args.postgres, "linksite_bench_write", create=False)
+    legs = each_database(
+        args.postgres,
+        "linksite_bench_write",
+        lambda name, url, tmp: run_leg(name, url, args.accounts, args.batches),
+    )
 
     print(
         f"Writes over HTTP (gunicorn, {GUNICORN_WORKERS} workers): {args.accounts} accounts in "
