@@ -174,12 +174,18 @@ def _drop_lock_connection() -> None:
             db.close()
 
 
-def next_batch(feed: Feed, trigger: str, size: int = BATCH_SIZE) -> DeliveryBatch | None:
-    """The feed's open batch (to re-send as it is), or a new one of its oldest pending
-    transactions, recorded with them before anything is sent."""
-    open_batch = DeliveryBatch.objects.filter(
+def next_batch(
+    feed: Feed, trigger: str, size: int = BATCH_SIZE, *, after: DeliveryBatch | None = None
+) -> DeliveryBatch | None:
+    """The feed's oldest open batch (to re-send as it is), or a new one of its oldest pending
+    transactions, recorded with them before anything is sent. `after`: the batch on the wire,
+    whose follower this is."""
+    open_batches = DeliveryBatch.objects.filter(
         feed=feed, status__in=[DeliveryStatus.PENDING, DeliveryStatus.FAILED]
-    ).first()
+    )
+    if after is not None:
+        open_batches = open_batches.filter(sequence__gt=after.sequence)
+    open_batch = open_batches.order_by("sequence").first()
     if open_batch is not None:
         if open_batch.status == DeliveryStatus.FAILED:
             lifecycle.transition(
@@ -270,10 +276,16 @@ def send(
     qbo: QboClient,
     sleep: Callable[[float], None] = time.sleep,
     heartbeat: Callable[[], None] = lambda: None,
+    *,
+    body: dict[str, Any] | None = None,
+    meanwhile: Callable[[], None] | None = None,
+    mark: bool = True,
 ) -> tuple[str, int, str]:
     """Send one batch until QBO answers for good or the attempts run out:
-    (outcome, delivered count, last error). `heartbeat` runs before each request."""
-    body = payload(batch)
+    (outcome, delivered count, last error). `heartbeat` runs before each request; `meanwhile`
+    (database work of the pusher's own) runs once, while the first request is on the wire.
+    `mark=False`: the caller marks the batch delivered (`_delivered`) after QBO's 200."""
+    body = body or payload(batch)
     feed = batch.feed
     error = ""
     attempts = settings.PUSH_ATTEMPTS_PER_RUN
@@ -284,14 +296,14 @@ def send(
         )
         wait = _backoff(attempt)
         try:
-            response = qbo.push(feed.pk, body)
+            response = _post(qbo, feed.pk, body, meanwhile)
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
             qbo.reset()
         else:
             status = response.status_code
             if status == 200 and _complete_answer(response, len(body["transactions"])):
-                return "done", _delivered(batch), ""
+                return "done", _delivered(batch) if mark else 0, ""
             if status == 410:
                 linking.disable_feed(feed, actor=WORKER)
                 error = "410: the feed was disconnected in QuickBooks"
@@ -320,11 +332,39 @@ def send(
                     http_status=status,
                 )
                 return "rejected", 0, error
+        finally:
+            meanwhile = None
         log.info("batch %s attempt %s: %s; next in %.1fs", batch.batch_id, attempt, error, wait)
         if attempt < attempts:
             sleep(wait)
     _give_up(batch, error)
     return "failed", 0, error
+
+
+def _post(
+    qbo: QboClient, feed_id: str, body: dict[str, Any], meanwhile: Callable[[], None] | None
+) -> requests.Response:
+    """POST the batch; with `meanwhile`, from a thread of its own while `meanwhile` runs here
+    (the request waits on QBO, the pusher on its database: neither waits for the other)."""
+    if meanwhile is None:
+        return qbo.push(feed_id, body)
+    outcome: dict[str, Any] = {}
+
+    def post() -> None:
+        try:
+            outcome["response"] = qbo.push(feed_id, body)
+        except BaseException as exc:  # handed to the pusher's thread below
+            outcome["error"] = exc
+
+    request = threading.Thread(target=post, name="qbo-push", daemon=True)
+    request.start()
+    try:
+        meanwhile()
+    finally:
+        request.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["response"]
 
 
 def _complete_answer(response: requests.Response, sent: int) -> bool:
@@ -423,24 +463,63 @@ def _push_batches(
     budget: float | None,
     result: PushResult,
 ) -> None:
-    while True:
-        batch = next_batch(feed, trigger, batch_size)
-        if batch is None:
-            return
-        outcome, delivered, error = send(
-            batch, qbo, sleep, heartbeat=lambda: renew_lease(feed.pk, owner)
+    """Batch after batch, pipelined: while batch n is on the wire, the pusher marks batch n-1
+    delivered and records batch n+1. A pusher that stops in between leaves them open (n-1
+    answered by QBO but not marked), and the next run re-sends them in sequence, with their
+    batch ids: QBO counts what it has as duplicates and stores nothing twice."""
+    answered: list[DeliveryBatch] = []  # QBO's 200 came; not marked delivered yet
+
+    def mark_answered() -> None:
+        while answered:
+            result.delivered += _delivered(answered.pop())
+
+    def out_of_time() -> bool:
+        return budget is not None and time.monotonic() - started >= budget
+
+    batch = next_batch(feed, trigger, batch_size)
+    body = payload(batch) if batch is not None else None
+    while batch is not None:
+        # A fresh batch that is not full was everything pending (what comes since is looked
+        # for after letting go of the feed).
+        last = getattr(batch, "fresh", False) and batch.transaction_count < batch_size
+        following: list[tuple[DeliveryBatch, dict[str, Any]]] = []
+
+        def meanwhile(
+            last: bool = last, following: list = following, current: DeliveryBatch = batch
+        ) -> None:
+            mark_answered()
+            if last or out_of_time():
+                return
+            upcoming = next_batch(feed, trigger, batch_size, after=current)
+            if upcoming is not None:
+                following.append((upcoming, payload(upcoming)))
+
+        outcome, _, error = send(
+            batch,
+            qbo,
+            sleep,
+            heartbeat=lambda: renew_lease(feed.pk, owner),
+            body=body,
+            meanwhile=meanwhile if answered or not last else None,
+            mark=False,
         )
         result.batches += 1
-        result.delivered += delivered
         if outcome != "done":
             result.outcome, result.error = outcome, error
             return
-        if getattr(batch, "fresh", False) and batch.transaction_count < batch_size:
-            return  # that was all (what came since is looked for after letting go)
+        answered.append(batch)
+        if following:
+            batch, body = following[0]
+            continue
+        mark_answered()
+        if last:
+            return
         # Looked at after a batch, so that every task makes progress.
-        if budget is not None and time.monotonic() - started >= budget and _has_pending(feed):
+        if out_of_time() and _has_pending(feed):
             result.outcome = "continued"
             return
+        batch = next_batch(feed, trigger, batch_size)
+        body = payload(batch) if batch is not None else None
 
 
 def _has_pending(feed: Feed) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import IntegrityError, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -96,19 +96,7 @@ def transition(
         fields["modified"] = timezone.now()
     with transaction.atomic():
         # Optimistic: applies only if the status is still the one we checked.
-        try:
-            with transaction.atomic():
-                changed = model._default_manager.filter(pk=obj.pk, status=current).update(**fields)
-        except IntegrityError:
-            raise IllegalTransition(
-                _("%(object)s %(pk)s cannot go to '%(to)s' now: it would break a rule (%(rule)s).")
-                % {
-                    "object": model._meta.verbose_name,
-                    "pk": obj.pk,
-                    "to": to,
-                    "rule": _("one open delivery batch per feed"),
-                }
-            ) from None
+        changed = model._default_manager.filter(pk=obj.pk, status=current).update(**fields)
         if changed != 1:
             raise IllegalTransition(
                 _("%(object)s %(pk)s is no longer '%(from)s'; someone changed it meanwhile.")

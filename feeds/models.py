@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -368,6 +369,8 @@ class DeliveryBatch(models.Model):
     status = models.CharField(
         _("status"), max_length=9, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
+    # The feed's batches go to QBO in this order, each after the one before was delivered.
+    sequence = models.PositiveIntegerField(_("sequence"), default=0, editable=False)
     transaction_count = models.PositiveIntegerField(_("transactions"), default=0)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True, default="")
@@ -387,16 +390,23 @@ class DeliveryBatch(models.Model):
         constraints = [
             _choices_check("trigger", DeliveryTrigger, "deliverybatch_trigger_valid"),
             _choices_check("status", DeliveryStatus, "deliverybatch_status_valid"),
-            # One batch in flight per feed keeps delivery in clearedOnDate order.
+            # A feed's batches are sent in sequence, which keeps delivery in clearedOnDate
+            # order; two pushers can never record the same place in it.
             models.UniqueConstraint(
-                fields=["feed"],
-                condition=Q(status__in=["pending", "failed"]),
-                name="deliverybatch_one_open_per_feed",
+                fields=["feed", "sequence"], name="deliverybatch_sequence_unique_per_feed"
             ),
         ]
 
     def __str__(self) -> str:
         return str(self.batch_id)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding and not self.sequence:
+            last = DeliveryBatch.objects.filter(feed_id=self.feed_id).aggregate(
+                last=models.Max("sequence")
+            )["last"]
+            self.sequence = (last or 0) + 1
+        super().save(*args, **kwargs)
 
 
 class TransactionType(models.TextChoices):

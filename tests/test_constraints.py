@@ -72,11 +72,11 @@ def test_a_source_account_has_at_most_one_active_feed(alice):
     assert alice.checking.feeds.count() == 2
 
 
-def test_a_feed_has_at_most_one_open_delivery_batch(alice):
+def test_batches_of_a_feed_take_distinct_places_in_its_sequence(alice):
     feed = make_feed(alice.checking)
-    make_batch(feed)
-    assert refused(lambda: make_batch(feed, status="failed"))
-    make_batch(feed, status="delivered", delivered=timezone.now())
+    assert [make_batch(feed).sequence for _ in range(3)] == [1, 2, 3]
+    assert refused(lambda: make_batch(feed, sequence=2))
+    assert make_batch(make_feed(alice.card), sequence=2).sequence == 2
 
 
 def test_usernames_of_credential_sets_are_unique(alice, bob):

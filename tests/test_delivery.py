@@ -88,6 +88,39 @@ def test_a_batch_sent_before_a_crash_is_resent_with_its_batch_id_and_absorbed(fe
     assert LinkedFeed.objects.get(feed_id=feed.pk).duplicates == 5
 
 
+def test_a_pusher_stopped_with_two_batches_open_resends_them_in_sequence(feed):
+    # While batch 1 is on the wire the pusher records batch 2; it dies before marking either.
+    first = delivery.next_batch(feed, "schedule", size=2)
+    assert QboClient().push(feed.pk, delivery.payload(first)).status_code == 200
+    second = delivery.next_batch(feed, "schedule", size=2, after=first)
+    assert (first.sequence, second.sequence) == (1, 2)
+    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
+    assert (result.outcome, result.delivered, result.batches) == ("done", 5, 3)
+    assert received_ids() == ["t-0", "t-2", "t-1", "t-4", "t-3"]
+    assert LinkedFeed.objects.get(feed_id=feed.pk).duplicates == 2
+    sent = DeliveryBatch.objects.order_by("sequence").values_list("batch_id", "status")
+    assert list(sent)[:2] == [(first.batch_id, "delivered"), (second.batch_id, "delivered")]
+
+
+def test_a_failed_batch_goes_out_again_before_the_one_recorded_behind_it(feed):
+    faults = FaultSettings.load()
+    faults.rate_503 = 1.0
+    faults.save()
+    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
+    assert (result.outcome, result.batches) == ("failed", 1)
+    # The follower was recorded while the first batch was on the wire, and waits its turn.
+    statuses = DeliveryBatch.objects.order_by("sequence").values_list("status", flat=True)
+    assert list(statuses) == ["failed", "pending"]
+    assert ReceivedTransaction.objects.count() == 0
+
+    faults.rate_503 = 0.0
+    faults.save()
+    later = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
+    assert (later.outcome, later.delivered) == ("done", 5)
+    assert received_ids() == ["t-0", "t-2", "t-1", "t-4", "t-3"]
+    assert list(statuses.all()) == ["delivered"] * 3
+
+
 def test_503s_are_retried_with_backoff_then_left_for_the_next_run(feed, settings):
     faults = FaultSettings.load()
     faults.rate_503 = 1.0
