@@ -290,10 +290,11 @@ def send(
     error = ""
     attempts = settings.PUSH_ATTEMPTS_PER_RUN
     for attempt in range(1, attempts + 1):
-        heartbeat()
-        DeliveryBatch.objects.filter(pk=batch.pk).update(
-            attempts=F("attempts") + 1, last_attempt=timezone.now()
-        )
+        with transaction.atomic():  # one commit for both
+            heartbeat()
+            DeliveryBatch.objects.filter(pk=batch.pk).update(
+                attempts=F("attempts") + 1, last_attempt=timezone.now()
+            )
         wait = _backoff(attempt)
         try:
             response = _post(qbo, feed.pk, body, meanwhile)
@@ -408,7 +409,7 @@ def push_feed(
 
     `budget` (seconds): stop taking new batches after this long and queue the rest as a task of
     its own (the worker passes PUSH_TASK_BUDGET_SECONDS; a shell command passes nothing)."""
-    feed = Feed.objects.select_related("source_account").filter(pk=feed_id).first()
+    feed = Feed.objects.select_related("source_account__connection").filter(pk=feed_id).first()
     if feed is None or not feed.is_active:
         return PushResult(feed_id, "inactive")
     if feed.delivery_batches.filter(status=DeliveryStatus.REJECTED).exists():
@@ -543,8 +544,7 @@ def feeds_to_push() -> list[str]:
 
 
 def queue_push(feed_id: str, trigger: str) -> str:
-    """Queue one feed's push for the worker; the fan-out keeps a slow feed from holding up the
-    others."""
+    """Queue one feed's push for the worker (an Update, an operator, a continuation)."""
     from django_q.tasks import async_task
 
     return async_task("feeds.tasks.push_feed", feed_id, trigger, task_name=f"push {feed_id}")
@@ -568,9 +568,44 @@ def queue_push_after_claim(feed_id: str, trigger: str) -> None:
     )
 
 
+def queue_pushes(feed_ids: list[str], trigger: str) -> str:
+    """Queue several feeds' pushes as one task, which pushes them one after another."""
+    from django_q.tasks import async_task
+
+    return async_task(
+        "feeds.tasks.push_feeds",
+        list(feed_ids),
+        trigger,
+        task_name=f"push {len(feed_ids)} feeds from {feed_ids[0]}",
+    )
+
+
 def queue_daily_push() -> int:
+    """Queue the push of every feed with something to deliver, PUSH_FEEDS_PER_TASK to a task."""
     feeds = feeds_to_push()
-    for feed_id in feeds:
-        queue_push(feed_id, "schedule")
-    record(WORKER, "delivery.daily_push_queued", None, feeds=len(feeds))
+    size = settings.PUSH_FEEDS_PER_TASK
+    for start in range(0, len(feeds), size):
+        queue_pushes(feeds[start : start + size], "schedule")
+    record(WORKER, "delivery.daily_push_queued", None, feeds=len(feeds), per_task=size)
     return len(feeds)
+
+
+def push_feeds(feed_ids: list[str], trigger: str, budget: float | None = None) -> dict[str, int]:
+    """Push several feeds one after another: how many ended in each outcome. One feed's error
+    is logged and does not keep the others from going out; feeds still waiting when `budget`
+    runs out are queued as a task of their own."""
+    started = time.monotonic()
+    outcomes: dict[str, int] = {}
+    for position, feed_id in enumerate(feed_ids):
+        left = None if budget is None else budget - (time.monotonic() - started)
+        if position and left is not None and left <= 0:  # the first always goes
+            queue_pushes(feed_ids[position:], trigger)
+            outcomes["queued again"] = len(feed_ids) - position
+            break
+        try:
+            outcome = push_feed(feed_id, trigger, budget=left).outcome
+        except Exception:
+            log.exception("push of feed %s (%s) failed", feed_id, trigger)
+            outcome = "error"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes

@@ -22,8 +22,8 @@ def daily_maintenance(**kwargs: Any) -> dict[str, int]:
 
 
 def daily_push(**kwargs: Any) -> int:
-    """Queue one push per active feed with something to deliver (a task each, so that a slow or
-    failing feed never holds up the others)."""
+    """Queue the push of every active feed with something to deliver, a few feeds to a task
+    (PUSH_FEEDS_PER_TASK), so that the worker's processes share them out."""
     queued = delivery.queue_daily_push()
     log.info("daily push: %s feeds queued", queued)
     return queued
@@ -39,3 +39,10 @@ def push_feed(feed_id: str, trigger: str = "update", **kwargs: Any) -> dict[str,
         # between: try again once the claim has run out.
         delivery.queue_push_after_claim(feed_id, trigger)
     return asdict(result)
+
+
+def push_feeds(feed_ids: list[str], trigger: str = "schedule", **kwargs: Any) -> dict[str, int]:
+    """Deliver a few feeds, one after another (the daily push's fan-out)."""
+    outcomes = delivery.push_feeds(feed_ids, trigger, budget=settings.PUSH_TASK_BUDGET_SECONDS)
+    log.info("push of %s feeds (%s): %s", len(feed_ids), trigger, outcomes)
+    return outcomes

@@ -236,6 +236,11 @@ Q_CLUSTER = {
 # One push task stops taking new batches after this long and queues its continuation, so that it
 # ends well inside the worker's timeout.
 PUSH_TASK_BUDGET_SECONDS = env.int("PUSH_TASK_BUDGET_SECONDS", default=Q_CLUSTER["timeout"] // 2)
+# The daily push hands the feeds to the worker this many to a task (one after another in it): a
+# task per feed costs the queue more than delivering a small feed does.
+PUSH_FEEDS_PER_TASK = env.int("PUSH_FEEDS_PER_TASK", default=20)
+if PUSH_FEEDS_PER_TASK < 1:
+    raise ImproperlyConfigured("PUSH_FEEDS_PER_TASK must be at least 1.")
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_TIMEOUT must be smaller than Q_RETRY.")
 if REDIS_URL:

@@ -209,10 +209,9 @@ def test_transactions_left_in_a_disconnected_feeds_batch_go_to_the_new_feed(feed
     assert sorted(received_ids()) == [f"t-{n}" for n in range(5)]
 
 
-def test_the_daily_push_queues_one_task_per_feed_with_something_to_deliver(feed, alice):
-    from django_q.models import OrmQ
-
-    idle = linking.link_feed(
+def card_feed(alice, transactions: int = 0):
+    """A second feed, of Alice's card, linked in the sandbox too."""
+    card = linking.link_feed(
         alice.card,
         target_account_id="41",
         target_account_name="Visa",
@@ -220,11 +219,66 @@ def test_the_daily_push_queues_one_task_per_feed_with_something_to_deliver(feed,
         feed_start_date=timezone.localdate(),
         actor=Actor.system(),
     )
+    LinkedFeed.objects.create(
+        feed_id=card.pk,
+        chart_account=ChartAccount.objects.get(company=SandboxCompany.current(), name="Visa"),
+        source_account_id="alice-visa",
+        source_display_name="Alice Visa",
+        currency="USD",
+        feed_start_date=card.feed_start_date,
+    )
+    for n in range(transactions):
+        make_transaction(alice.card, f"c-{n}", cleared_on_date=timezone.localdate())
+    return card
+
+
+def test_the_daily_push_queues_the_feeds_with_something_to_deliver_a_few_to_a_task(
+    feed, alice, bob, settings
+):
+    from django_q.models import OrmQ
+
+    idle = card_feed(alice)
     assert delivery.feeds_to_push() == [feed.pk]
     assert delivery.queue_daily_push() == 1
     task = OrmQ.objects.get().task
-    assert (task["func"], task["args"]) == ("feeds.tasks.push_feed", (feed.pk, "schedule"))
+    assert (task["func"], task["args"]) == ("feeds.tasks.push_feeds", ([feed.pk], "schedule"))
     assert idle.pk not in delivery.feeds_to_push()
+
+    OrmQ.objects.all().delete()
+    make_transaction(alice.card, "c-0", cleared_on_date=timezone.localdate())
+    third = linking.link_feed(
+        bob.chequing,
+        target_account_id="52",
+        target_account_name="Bob's checking",
+        target_account_type="Bank",
+        feed_start_date=timezone.localdate(),
+        actor=Actor.system(),
+    )
+    make_transaction(bob.chequing, "b-0", cleared_on_date=timezone.localdate())
+    settings.PUSH_FEEDS_PER_TASK = 2
+    assert delivery.queue_daily_push() == 3
+    tasks = [q.task["args"] for q in OrmQ.objects.order_by("id")]
+    assert tasks == [([feed.pk, idle.pk], "schedule"), ([third.pk], "schedule")]
+
+
+def test_a_task_of_several_feeds_delivers_each_and_queues_what_its_budget_left(feed, alice):
+    from django_q.models import OrmQ
+
+    card = card_feed(alice, transactions=3)
+    assert delivery.push_feeds([feed.pk, card.pk], "schedule") == {"done": 2}
+    assert sorted(received_ids()) == ["c-0", "c-1", "c-2", *(f"t-{n}" for n in range(5))]
+    assert not OrmQ.objects.exists()
+
+    make_transaction(alice.checking, "t-5", cleared_on_date=timezone.localdate())
+    make_transaction(alice.card, "c-3", cleared_on_date=timezone.localdate())
+    # No time left: the first feed still goes (every task makes progress), the rest waits.
+    assert delivery.push_feeds([feed.pk, card.pk], "schedule", budget=0) == {
+        "done": 1,
+        "queued again": 1,
+    }
+    assert "t-5" in received_ids() and "c-3" not in received_ids()
+    task = OrmQ.objects.get().task
+    assert (task["func"], task["args"]) == ("feeds.tasks.push_feeds", ([card.pk], "schedule"))
 
 
 def test_pushfeeds_delivers_from_a_shell_with_progress_and_a_summary(feed):
