@@ -194,15 +194,19 @@ def next_batch(
         return open_batch
     with transaction.atomic():
         batch = DeliveryBatch.objects.create(feed=feed, trigger=trigger)
-        oldest = (
-            BankTransaction.objects.filter(
-                source_account_id=feed.source_account_id,
-                delivery_state=DeliveryState.PENDING,
-                delivery_batch__isnull=True,
-            )
-            .order_by("cleared_on_date", "id")
-            .values("pk")[:size]
+        oldest = BankTransaction.objects.filter(
+            source_account_id=feed.source_account_id,
+            delivery_state=DeliveryState.PENDING,
+            delivery_batch__isnull=True,
         )
+        if getattr(after, "last_key", None):
+            # Start the index scan past the batch on the wire: on PostgreSQL the index still
+            # holds the rows delivered so far (until VACUUM), and scanning them from the start
+            # made each batch of a 200,000 backlog slower than the one before (24 -> 132 ms).
+            # A transaction written meanwhile with an earlier date is left for the look the
+            # push takes after letting go of the feed.
+            oldest = oldest.extra(where=["(cleared_on_date, id) > (%s, %s)"], params=after.last_key)
+        oldest = oldest.order_by("cleared_on_date", "id").values("pk")[:size]
         # One statement picks and records them (no id list travels to Python and back).
         count = BankTransaction.objects.filter(pk__in=oldest).update(delivery_batch=batch)
         if not count:
@@ -217,7 +221,7 @@ def next_batch(
 
 def payload(batch: DeliveryBatch) -> dict[str, Any]:
     currency = batch.feed.source_account.currency
-    rows = (
+    rows = list(
         BankTransaction.objects.filter(delivery_batch=batch)
         .order_by("cleared_on_date", "id")
         .values_list(
@@ -228,23 +232,27 @@ def payload(batch: DeliveryBatch) -> dict[str, Any]:
             "description",
             "transaction_type",
             "balance",
+            "id",
         )
     )
+    transactions = [
+        {
+            "id": txn_id,
+            "date": (date or cleared).isoformat(),
+            "clearedOnDate": cleared.isoformat(),
+            "amount": str(amount),
+            "currency": currency,
+            "description": description,
+            "transactionType": txn_type,
+            "balance": None if balance is None else str(balance),
+        }
+        for txn_id, date, cleared, amount, description, txn_type, balance, _ in rows
+    ]
+    if rows:
+        batch.last_key = [rows[-1][2], rows[-1][7]]  # (clearedOnDate, id): where the next starts
     return {
         "batchId": str(batch.batch_id),
-        "transactions": [
-            {
-                "id": txn_id,
-                "date": (date or cleared).isoformat(),
-                "clearedOnDate": cleared.isoformat(),
-                "amount": str(amount),
-                "currency": currency,
-                "description": description,
-                "transactionType": txn_type,
-                "balance": None if balance is None else str(balance),
-            }
-            for txn_id, date, cleared, amount, description, txn_type, balance in rows
-        ],
+        "transactions": transactions,
     }
 
 

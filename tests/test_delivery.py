@@ -102,6 +102,21 @@ def test_a_pusher_stopped_with_two_batches_open_resends_them_in_sequence(feed):
     assert list(sent)[:2] == [(first.batch_id, "delivered"), (second.batch_id, "delivered")]
 
 
+def test_a_transaction_written_mid_push_with_an_earlier_date_is_not_left_behind(feed, alice):
+    first = delivery.next_batch(feed, "schedule", size=2)
+    delivery.payload(first)  # read while it is on the wire: the next batch starts after it
+    make_transaction(
+        alice.checking, "late", cleared_on_date=timezone.localdate() - dt.timedelta(days=5)
+    )
+    second = delivery.next_batch(feed, "schedule", size=2, after=first)
+    assert list(second.transactions.values_list("transaction_id", flat=True)) == ["t-1", "t-4"]
+    # The push sends what is open, then looks again after letting go: nothing is left.
+    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
+    assert (result.outcome, result.delivered) == ("done", 6)
+    assert received_ids() == ["t-0", "t-2", "t-1", "t-4", "t-3", "late"]
+    assert not BankTransaction.objects.filter(delivery_state="pending").exists()
+
+
 def test_a_failed_batch_goes_out_again_before_the_one_recorded_behind_it(feed):
     faults = FaultSettings.load()
     faults.rate_503 = 1.0
