@@ -87,6 +87,22 @@ def renew_lease(feed_id: str, owner: str) -> None:
     )
 
 
+class Lease:
+    """The pusher's lease, renewed before each request to QBO when what is left of it might
+    not outlast the request (connect and read timeouts, and a margin): with the defaults at most
+    every 75 s, not before every batch."""
+
+    def __init__(self, feed_id: str, owner: str) -> None:
+        self.feed_id, self.owner = feed_id, owner
+        self.renewed = time.monotonic()  # taken with the claim, just now
+
+    def renew(self) -> None:
+        longest_request = settings.QBO_CONNECT_TIMEOUT + settings.QBO_READ_TIMEOUT + 10
+        if time.monotonic() - self.renewed >= settings.FEED_PUSH_LEASE_SECONDS - longest_request:
+            renew_lease(self.feed_id, self.owner)
+            self.renewed = time.monotonic()
+
+
 def release_lease(feed_id: str, owner: str) -> None:
     Feed.objects.filter(pk=feed_id, push_lease_owner=owner).update(
         push_lease_owner="", push_lease_until=None
@@ -111,7 +127,6 @@ def feed_claim(feed_id: str, owner: str) -> Iterator[bool]:
                 release_lease(feed_id, owner)
         return
 
-    FeedPushLock.objects.bulk_create([FeedPushLock(feed_id=feed_id)], ignore_conflicts=True)
     # Inside a caller's transaction the lock is the caller's to hold (and only it can see rows
     # it has not committed); otherwise the thread's lock connection holds it for the push.
     nested = getattr(_lock_connections, "busy", False)
@@ -126,12 +141,11 @@ def feed_claim(feed_id: str, owner: str) -> Iterator[bool]:
     lock_db = own or connection
     held = False
     try:
-        with lock_db.cursor() as cursor:
-            cursor.execute(
-                "SELECT feed_id FROM feeds_feedpushlock WHERE feed_id = %s FOR UPDATE SKIP LOCKED",
-                [feed_id],
-            )
-            held = cursor.fetchone() is not None
+        held = _lock_row(lock_db, feed_id)
+        if not held and not FeedPushLock.objects.filter(feed_id=feed_id).exists():
+            # The feed's first push: its lock row is made once (on the caller's connection).
+            FeedPushLock.objects.bulk_create([FeedPushLock(feed_id=feed_id)], ignore_conflicts=True)
+            held = _lock_row(lock_db, feed_id)
         if held:
             take_lease(feed_id, owner, force=True)
         yield held
@@ -147,6 +161,15 @@ def feed_claim(feed_id: str, owner: str) -> Iterator[bool]:
             except Exception:
                 _drop_lock_connection()
                 raise
+
+
+def _lock_row(lock_db: Any, feed_id: str) -> bool:
+    with lock_db.cursor() as cursor:
+        cursor.execute(
+            "SELECT feed_id FROM feeds_feedpushlock WHERE feed_id = %s FOR UPDATE SKIP LOCKED",
+            [feed_id],
+        )
+        return cursor.fetchone() is not None
 
 
 _lock_connections = threading.local()
@@ -442,7 +465,8 @@ def push_feed(
                 pid=os.getpid(),
             )
             try:
-                _push_batches(feed, trigger, owner, qbo, sleep, batch_size, started, budget, result)
+                lease = Lease(feed_id, owner)
+                _push_batches(feed, trigger, lease, qbo, sleep, batch_size, started, budget, result)
             finally:
                 record(
                     WORKER,
@@ -464,7 +488,7 @@ def push_feed(
 def _push_batches(
     feed: Feed,
     trigger: str,
-    owner: str,
+    lease: Lease,
     qbo: QboClient,
     sleep: Callable[[float], None],
     batch_size: int,
@@ -507,7 +531,7 @@ def _push_batches(
             batch,
             qbo,
             sleep,
-            heartbeat=lambda: renew_lease(feed.pk, owner),
+            heartbeat=lease.renew,
             body=body,
             meanwhile=meanwhile if answered or not last else None,
             mark=False,

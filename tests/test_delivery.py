@@ -188,6 +188,22 @@ def test_a_crashed_pushers_claim_runs_out(feed, settings):
     assert ReceivedTransaction.objects.count() == 5
 
 
+def test_the_lease_is_renewed_only_when_a_request_might_outlast_it(feed, settings):
+    from feeds.models import Feed
+
+    def until():
+        return Feed.objects.values_list("push_lease_until", flat=True).get(pk=feed.pk)
+
+    assert delivery.take_lease(feed.pk, "me")
+    taken = until()
+    settings.FEED_PUSH_LEASE_SECONDS = 120  # ample for a 35 s request: no write per batch
+    delivery.Lease(feed.pk, "me").renew()
+    assert until() == taken
+    settings.FEED_PUSH_LEASE_SECONDS = 30  # a request could outlast it: renewed every time
+    delivery.Lease(feed.pk, "me").renew()
+    assert until() != taken
+
+
 def test_a_push_hands_what_is_left_after_its_budget_to_a_new_task(feed):
     from django_q.models import OrmQ
 
