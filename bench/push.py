@@ -32,6 +32,8 @@ from common import (  # noqa: E402
     stop,
 )
 
+FAN_WORKERS = 2  # the cluster's workers for the daily push (as many as the VM's cores)
+
 # Inside a process whose DATABASE_URL points at the bench database ------------------------------
 
 
@@ -307,15 +309,15 @@ def run_leg(
 
 
 def _fan_out(name: str, env: dict, feeds: dict, fan: tuple[int, int], tmp: Path) -> dict:
-    """The daily push of many small feeds (PUSH_FEEDS_PER_TASK to a task), a cluster with 2
-    workers."""
+    """The daily push of many small feeds (PUSH_FEEDS_PER_TASK to a task), a cluster with
+    FAN_WORKERS workers."""
     count, each = fan
     log = tmp / f"qcluster-{name}-fan.log"
     with log.open("wb") as out:
         cluster = subprocess.Popen(
             [sys.executable, "manage.py", "qcluster"],
             cwd=ROOT,
-            env={**env, "Q_WORKERS": "2"},
+            env={**env, "Q_WORKERS": str(FAN_WORKERS)},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -351,6 +353,9 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=200_000)
     parser.add_argument("--fan", default="2000x100", help="FEEDSxEACH for the daily push")
     parser.add_argument(
+        "--fan-workers", type=int, default=2, help="the cluster's workers for the daily push"
+    )
+    parser.add_argument(
         "--postgres",
         default=os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
     )
@@ -376,6 +381,8 @@ def main() -> None:
         return
 
     fan = tuple(int(n) for n in args.fan.split("x"))
+    global FAN_WORKERS
+    FAN_WORKERS = args.fan_workers
     legs = each_database(
         args.postgres,
         "linksite_bench_push",
@@ -398,7 +405,10 @@ def main() -> None:
             f"{leg['memory_ratio']:>7.2f}{'≤1.5':>8}"
         )
     if fan[0]:
-        print(f"Daily push: {fan[0]:,} feeds x {fan[1]} pending, 20 feeds to a task, 2 workers")
+        print(
+            f"Daily push: {fan[0]:,} feeds x {fan[1]} pending, 20 feeds to a task, "
+            f"{FAN_WORKERS} workers"
+        )
         print(f"{'database':<12}{'worker tx/s':>12}{'bare tx/s':>11}{'ratio':>7}{'target':>8}")
         for leg in legs:
             print(
