@@ -56,12 +56,12 @@ def measure(base: int) -> list[dict]:
     from django.test import Client
     from django.utils import timezone
 
-    from accounts.audit import Actor
     from accounts.models import ApiClient, ApiKey, Company, OrganizationSettings
-    from feeds import delivery, linking
+    from feeds import delivery
     from feeds.maintenance import run_daily_maintenance
     from feeds.models import BankTransaction, Connection, Feed, PushOperation, SourceAccount
-    from qbo_sandbox.models import ChartAccount, LinkedFeed, SandboxCompany
+    from qbo_sandbox.models import ChartAccount, SandboxCompany
+    from tests.makers import make_linked_feed
 
     call_command("migrate", verbosity=0)
     OrganizationSettings.objects.update_or_create(pk=1, defaults={"integration_enabled": True})
@@ -88,22 +88,7 @@ def measure(base: int) -> list[dict]:
             currency="USD",
         )
         target = ChartAccount.objects.create(company=sandbox, name=name, account_type="Bank")
-        feed = linking.link_feed(
-            account,
-            target_account_id=str(target.pk),
-            target_account_name=name,
-            target_account_type="Bank",
-            feed_start_date=today - dt.timedelta(days=7),
-            actor=Actor.system(),
-        )
-        LinkedFeed.objects.create(
-            feed_id=feed.pk,
-            chart_account=target,
-            source_account_id=name,
-            source_display_name=name,
-            currency="USD",
-            feed_start_date=feed.feed_start_date,
-        )
+        make_linked_feed(account, target)
         operation = PushOperation.objects.create(
             company=company, connection=connection, source_account=account, account_id=name
         )

@@ -53,11 +53,10 @@ def inner_setup(counts: list[int], fan_feeds: int = 0, fan_each: int = 0) -> dic
     from django.core.management import call_command
     from django.utils import timezone
 
-    from accounts.audit import Actor
     from accounts.models import ApiClient, Company, OrganizationSettings
-    from feeds import linking
     from feeds.models import BankTransaction, Connection, PushOperation, SourceAccount
-    from qbo_sandbox.models import ChartAccount, LinkedFeed, SandboxCompany
+    from qbo_sandbox.models import ChartAccount, SandboxCompany
+    from tests.makers import make_linked_feed
 
     call_command("migrate", verbosity=0)
     OrganizationSettings.objects.update_or_create(pk=1, defaults={"integration_enabled": True})
@@ -84,22 +83,7 @@ def inner_setup(counts: list[int], fan_feeds: int = 0, fan_each: int = 0) -> dic
         target = ChartAccount.objects.create(
             company=SandboxCompany.current(), name=f"Bank {name}", account_type="Bank"
         )
-        feed = linking.link_feed(
-            account,
-            target_account_id=str(target.pk),
-            target_account_name=target.name,
-            target_account_type="Bank",
-            feed_start_date=today - dt.timedelta(days=7),
-            actor=Actor.system(),
-        )
-        LinkedFeed.objects.create(
-            feed_id=feed.pk,
-            chart_account=target,
-            source_account_id=name,
-            source_display_name=name,
-            currency="USD",
-            feed_start_date=feed.feed_start_date,
-        )
+        feed = make_linked_feed(account, target)
         operation = PushOperation.objects.create(
             company=company, connection=connection, source_account=account, account_id=name
         )

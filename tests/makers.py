@@ -10,7 +10,9 @@ from typing import Any
 from django.utils import timezone
 from PIL import Image
 
+from accounts.audit import Actor
 from accounts.models import ApiClient, Company
+from feeds import linking
 from feeds.models import (
     BankTransaction,
     Connection,
@@ -20,6 +22,7 @@ from feeds.models import (
     PushOperation,
     SourceAccount,
 )
+from qbo_sandbox.models import ChartAccount, LinkedFeed
 
 
 def make_company(name: str = "Alice Bakery", country: str = "US", client: str = "alice") -> Company:
@@ -105,3 +108,27 @@ def image_bytes(kind: str = "PNG", size: tuple[int, int] = (60, 20)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, (200, 16, 46)).save(buffer, format=kind)
     return buffer.getvalue()
+
+
+def make_linked_feed(
+    account: SourceAccount, chart_account: ChartAccount, start: dt.date | None = None
+) -> Feed:
+    """A feed as linking the account in the QBO sandbox makes it: linksite's feed and the
+    sandbox's record of it, on `chart_account`, starting `start` (a week ago by default)."""
+    feed = linking.link_feed(
+        account,
+        target_account_id=str(chart_account.pk),
+        target_account_name=chart_account.name,
+        target_account_type=chart_account.account_type,
+        feed_start_date=start or timezone.localdate() - dt.timedelta(days=7),
+        actor=Actor.system(),
+    )
+    LinkedFeed.objects.create(
+        feed_id=feed.pk,
+        chart_account=chart_account,
+        source_account_id=account.account_id,
+        source_display_name=account.account_name,
+        currency=account.currency,
+        feed_start_date=feed.feed_start_date,
+    )
+    return feed

@@ -23,7 +23,7 @@ from qbo_sandbox.models import (
     ReceivedTransaction,
     SandboxCompany,
 )
-from tests.makers import make_transaction
+from tests.makers import make_linked_feed, make_transaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,29 +36,16 @@ def no_sleep(seconds: float) -> None:
 def feed(live_server, settings, alice):
     settings.QBO_BASE_URL = f"{live_server.url}/qbo-sandbox/api/v1"
     today = timezone.localdate()
-    feed = linking.link_feed(
-        alice.checking,
-        target_account_id="35",
-        target_account_name="Checking",
-        target_account_type="Bank",
-        feed_start_date=today - dt.timedelta(days=7),
-        actor=Actor.system(),
-    )
-    # What the sandbox recorded when the SMB user linked the account there.
-    company = SandboxCompany.current()
-    LinkedFeed.objects.create(
-        feed_id=feed.pk,
-        chart_account=ChartAccount.objects.get(company=company, name="Checking"),
-        source_account_id="alice-chk",
-        source_display_name="Alice Checking",
-        currency="USD",
-        feed_start_date=feed.feed_start_date,
-    )
+    feed = make_linked_feed(alice.checking, chart("Checking"))
     for n, days_ago in enumerate([3, 1, 2, 0, 1]):
         make_transaction(
             alice.checking, f"t-{n}", cleared_on_date=today - dt.timedelta(days=days_ago)
         )
     return feed
+
+
+def chart(name: str) -> ChartAccount:
+    return ChartAccount.objects.get(company=SandboxCompany.current(), name=name)
 
 
 def received_ids() -> list[str]:
@@ -219,22 +206,7 @@ def test_transactions_left_in_a_disconnected_feeds_batch_go_to_the_new_feed(feed
     assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "disconnected"
     assert DeliveryBatch.objects.get().status == "failed"
     # The SMB links the account again in QBO: a new feed.
-    new = linking.link_feed(
-        alice.checking,
-        target_account_id="36",
-        target_account_name="Savings",
-        target_account_type="Bank",
-        feed_start_date=feed.feed_start_date,
-        actor=Actor.system(),
-    )
-    LinkedFeed.objects.create(
-        feed_id=new.pk,
-        chart_account=ChartAccount.objects.get(company=SandboxCompany.current(), name="Checking"),
-        source_account_id="alice-chk",
-        source_display_name="Alice Checking",
-        currency="USD",
-        feed_start_date=new.feed_start_date,
-    )
+    new = make_linked_feed(alice.checking, chart("Checking"), feed.feed_start_date)
     result = delivery.push_feed(new.pk, qbo=QboClient(), sleep=no_sleep)
     assert (result.outcome, result.delivered) == ("done", 5)
     assert sorted(received_ids()) == [f"t-{n}" for n in range(5)]
@@ -242,22 +214,7 @@ def test_transactions_left_in_a_disconnected_feeds_batch_go_to_the_new_feed(feed
 
 def card_feed(alice, transactions: int = 0):
     """A second feed, of Alice's card, linked in the sandbox too."""
-    card = linking.link_feed(
-        alice.card,
-        target_account_id="41",
-        target_account_name="Visa",
-        target_account_type="CreditCard",
-        feed_start_date=timezone.localdate(),
-        actor=Actor.system(),
-    )
-    LinkedFeed.objects.create(
-        feed_id=card.pk,
-        chart_account=ChartAccount.objects.get(company=SandboxCompany.current(), name="Visa"),
-        source_account_id="alice-visa",
-        source_display_name="Alice Visa",
-        currency="USD",
-        feed_start_date=card.feed_start_date,
-    )
+    card = make_linked_feed(alice.card, chart("Visa"), timezone.localdate())
     for n in range(transactions):
         make_transaction(alice.card, f"c-{n}", cleared_on_date=timezone.localdate())
     return card

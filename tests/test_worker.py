@@ -19,9 +19,7 @@ from django.conf import settings as django_settings
 from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.audit import Actor
 from accounts.models import AuditEvent
-from feeds import linking
 from feeds.models import BankTransaction, DeliveryBatch, Feed
 from qbo_sandbox import linksite as sandbox_linksite
 from qbo_sandbox.models import (
@@ -33,7 +31,7 @@ from qbo_sandbox.models import (
     SandboxCompany,
 )
 from tests.conftest import Api, issue_key
-from tests.makers import make_account, make_company, make_connection
+from tests.makers import make_account, make_company, make_connection, make_linked_feed
 from tests.worker_harness import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -59,23 +57,7 @@ class Shop:
         target = ChartAccount.objects.create(
             company=SandboxCompany.current(), name=f"Bank {account_id}", account_type="Bank"
         )
-        feed = linking.link_feed(
-            account,
-            target_account_id=str(target.pk),
-            target_account_name=target.name,
-            target_account_type="Bank",
-            feed_start_date=timezone.localdate() - dt.timedelta(days=7),
-            actor=Actor.system(),
-        )
-        LinkedFeed.objects.create(
-            feed_id=feed.pk,
-            chart_account=target,
-            source_account_id=account_id,
-            source_display_name=account_id,
-            currency="USD",
-            feed_start_date=feed.feed_start_date,
-        )
-        return feed
+        return make_linked_feed(account, target)
 
     def write(self, feed: Feed, count: int) -> None:
         account_id = feed.source_account.account_id
