@@ -56,8 +56,20 @@ class OrganizationSettings(models.Model):
 
     @classmethod
     def get(cls) -> OrganizationSettings:
+        """The row, made if missing (admin's change page)."""
         obj, _created = cls.objects.get_or_create(pk=1)
         return obj
+
+    @classmethod
+    def current(cls, *, logo: bool = False) -> OrganizationSettings:
+        """The settings as they stand, for reading on every request: the row (without the logo's
+        bytes unless `logo`), or the defaults, unsaved, while the operator has saved none."""
+        query = cls.objects.filter(pk=1)
+        return (query if logo else query.defer("logo")).first() or cls()
+
+    @classmethod
+    def integration_is_enabled(cls) -> bool:
+        return cls.objects.filter(pk=1, integration_enabled=True).exists()
 
     def save(self, *args, **kwargs) -> None:
         self.pk = 1

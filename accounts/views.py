@@ -17,8 +17,8 @@ def _logo_etag(request: HttpRequest) -> str | None:
 @require_GET
 @condition(etag_func=_logo_etag)
 def logo(request: HttpRequest) -> HttpResponse:
-    org = OrganizationSettings.objects.filter(pk=1).first()
-    if org is None or not org.logo_content_type:
+    org = OrganizationSettings.current(logo=True)
+    if not org.logo_content_type:
         raise Http404("No logo")
     response = HttpResponse(bytes(org.logo), content_type=org.logo_content_type)
     response["Cache-Control"] = "public, max-age=300"

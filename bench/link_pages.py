@@ -50,7 +50,7 @@ def inner_setup() -> dict:
     from django.core.management import call_command
 
     from accounts.models import ApiClient, Company, OrganizationSettings
-    from feeds import links
+    from feeds import link_urls
     from feeds.models import Connection, SourceAccount
 
     call_command("migrate", verbosity=0)
@@ -76,7 +76,7 @@ def inner_setup() -> dict:
             account_number=f"0001112223{n:02}",
             currency="USD",
         )
-    return {"url": links.link_url(connection)}  # SITE_URL is the server's address
+    return {"url": link_urls.link_url(connection)}  # SITE_URL is the server's address
 
 
 def _session(base: str, link_url: str) -> str:

@@ -43,7 +43,7 @@ def measure(rounds: int) -> dict:
 
     from accounts.audit import Actor
     from accounts.models import ApiClient, ApiKey, Company, OrganizationSettings
-    from feeds import linking
+    from feeds import feed_rules
     from feeds.models import BankTransaction, Connection, PushOperation, SourceAccount
 
     call_command("migrate", verbosity=0)
@@ -61,7 +61,7 @@ def measure(rounds: int) -> dict:
         currency="USD",
     )
     today = timezone.localdate()
-    linking.link_feed(
+    feed_rules.link_feed(
         account,
         target_account_id="1",
         target_account_name="Checking",

@@ -58,7 +58,7 @@ def inner_setup(accounts: int) -> dict:
 
     from accounts.audit import Actor
     from accounts.models import ApiClient, ApiKey, Company, OrganizationSettings
-    from feeds import linking
+    from feeds import feed_rules
     from feeds.models import Connection, SourceAccount
 
     call_command("migrate", verbosity=0)
@@ -78,7 +78,7 @@ def inner_setup(accounts: int) -> dict:
             account_number="000111222333",
             currency="USD",
         )
-        linking.link_feed(
+        feed_rules.link_feed(
             account,
             target_account_id=str(n),
             target_account_name=f"Bank {n}",

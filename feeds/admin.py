@@ -17,7 +17,7 @@ from django.utils.translation import ngettext
 
 from accounts.admin import ReadOnlyAdmin, ReadOnlyInline
 from accounts.audit import Actor, record
-from feeds import delivery, lifecycle
+from feeds import credentials, delivery, lifecycle
 from feeds.models import (
     BankTransaction,
     Connection,
@@ -251,7 +251,7 @@ class FeedAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Push selected feeds to QuickBooks now"))
     def push_now(self, request: HttpRequest, queryset: QuerySet[Feed]) -> None:
-        active = queryset.filter(disabled_on_utc__isnull=True, ended__isnull=True)
+        active = queryset.active()
         for feed in active:
             delivery.queue_push(feed.pk, "admin")
             record(Actor.operator(request.user), "delivery.push_requested", feed)
@@ -307,21 +307,11 @@ class CredentialSetAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Revoke selected credential sets"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[CredentialSet]) -> None:
-        now = timezone.now()
-        sets = list(
-            queryset.filter(used__isnull=True, revoked__isnull=True).select_related("connection")
-        )
-        for cred in sets:
-            CredentialSet.objects.filter(
-                pk=cred.pk, used__isnull=True, revoked__isnull=True
-            ).update(revoked=now)
-            record(
-                Actor.operator(request.user), "credentials.revoked", cred, username=cred.username
-            )
+        count = credentials.revoke(queryset, actor=Actor.operator(request.user))
         self.message_user(
             request,
-            ngettext("%(n)d credential set revoked.", "%(n)d credential sets revoked.", len(sets))
-            % {"n": len(sets)},
+            ngettext("%(n)d credential set revoked.", "%(n)d credential sets revoked.", count)
+            % {"n": count},
             messages.SUCCESS,
         )
 

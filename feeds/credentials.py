@@ -12,10 +12,11 @@ import re
 import secrets
 import string
 from collections.abc import Iterable
+from typing import Any
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.audit import Actor, record
@@ -88,16 +89,42 @@ def issue(
     return credential_set, password
 
 
+def revoke(
+    credential_sets: QuerySet[CredentialSet], *, actor: Actor, connection: Connection | None = None
+) -> int:
+    """Invalidate those of `credential_sets` that have not been used; return how many. One audit
+    event per connection concerned, with the usernames (for `connection`, also when there was
+    nothing left to revoke: the request itself is worth keeping)."""
+    with transaction.atomic():
+        unused = credential_sets.filter(used__isnull=True, revoked__isnull=True)
+        rows = list(unused.values_list("pk", "username", "connection_id"))
+        count = CredentialSet.objects.filter(
+            pk__in=[pk for pk, _username, _connection in rows],
+            used__isnull=True,
+            revoked__isnull=True,
+        ).update(revoked=timezone.now())
+        usernames: dict[Any, list[str]] = {}
+        if connection is not None:
+            usernames[connection.pk] = []
+        for _pk, username, connection_id in rows:
+            usernames.setdefault(connection_id, []).append(username)
+        concerned = Connection.objects.in_bulk(usernames) if usernames else {}
+        for connection_id, names in usernames.items():
+            record(
+                actor,
+                "credentials.revoked",
+                concerned.get(connection_id, connection),
+                count=len(names),
+                usernames=names,
+            )
+    return count
+
+
 def revoke_unused(connection: Connection, *, actor: Actor) -> int:
     """Invalidate every set of the connection that has not been used; return how many."""
-    with transaction.atomic():
-        unused = CredentialSet.objects.filter(
-            connection=connection, used__isnull=True, revoked__isnull=True
-        )
-        usernames = list(unused.values_list("username", flat=True))
-        count = unused.update(revoked=timezone.now())
-        record(actor, "credentials.revoked", connection, count=count, usernames=usernames)
-    return count
+    return revoke(
+        CredentialSet.objects.filter(connection=connection), actor=actor, connection=connection
+    )
 
 
 MAX_FAILED_ATTEMPTS = 5

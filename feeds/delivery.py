@@ -37,7 +37,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.audit import Actor, record
-from feeds import lifecycle, linking
+from feeds import feed_rules, lifecycle
 from feeds.models import (
     BankTransaction,
     DeliveryBatch,
@@ -337,7 +337,7 @@ def send(
             if status == 200 and _complete_answer(response, len(body["transactions"])):
                 return "done", _delivered(batch) if mark else 0, ""
             if status == 410:
-                linking.disable_feed(feed, actor=WORKER)
+                feed_rules.disable_feed(feed, actor=WORKER)
                 error = "410: the feed was disconnected in QuickBooks"
                 _give_up(batch, error)
                 return "disconnected", 0, error
@@ -567,7 +567,7 @@ def feeds_to_push() -> list[str]:
         source_account_id=OuterRef("source_account_id"), delivery_state=DeliveryState.PENDING
     )
     return list(
-        Feed.objects.filter(disabled_on_utc__isnull=True, ended__isnull=True)
+        Feed.objects.active()
         .filter(Exists(pending))
         .exclude(delivery_batches__status=DeliveryStatus.REJECTED)
         .order_by("created")

@@ -1,16 +1,17 @@
 """`Idempotency-Key` for transaction writes (`product.md` §8), per API client, kept 24 hours.
 
-`begin` claims a key before the write; the caller completes it in the same database transaction
-as the write (`complete`), or releases it if the write raised (`release`). The same key with the
-same body replays the first push operation; with another body it is refused (422); while the
-first request still runs, a retry is told to wait (409). A lease lets a retry take over a key
-whose first request died mid-way."""
+`once` runs a write at most once per key: it claims the key (`begin`), runs the write and
+completes the key in the same database transaction (`complete`), or releases the key if the
+write raised (`release`). The same key with the same body replays the first push operation; with
+another body it is refused (`KeyReused`); while the first request still runs, a retry is told to
+wait (`KeyInFlight`). A lease lets a retry take over a key whose first request died mid-way."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,22 @@ MAX_KEY_LENGTH = 128
 RETENTION = dt.timedelta(hours=24)
 LEASE = dt.timedelta(seconds=60)
 RETRY_AFTER_SECONDS = 2
+
+
+class KeyRefused(Exception):
+    """The key cannot be used for this request; nothing was written."""
+
+
+class InvalidKey(KeyRefused):
+    pass
+
+
+class KeyReused(KeyRefused):
+    pass
+
+
+class KeyInFlight(KeyRefused):
+    pass
 
 
 @dataclass
@@ -105,6 +122,49 @@ def complete(record: IdempotencyKey, operation: PushOperation) -> None:
 
 def release(record: IdempotencyKey) -> None:
     IdempotencyKey.objects.filter(pk=record.pk, completed__isnull=True).delete()
+
+
+def check_key(key: str) -> None:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
+        raise InvalidKey(
+            f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} printable ASCII characters (a UUID "
+            "is a good choice)."
+        )
+
+
+def once(
+    client: ApiClient,
+    key: str | None,
+    request_hash: Callable[[], str],
+    write: Callable[[], PushOperation],
+) -> tuple[PushOperation, bool]:
+    """Run `write` (a database transaction of its own is opened around it) unless this key
+    already ran it: (the push operation, whether it is a replay). Without a key, just write."""
+    claim = None
+    if key is not None:
+        check_key(key)
+        claim = begin(client, key, request_hash())
+        if claim.outcome == "mismatch":
+            raise KeyReused(
+                "This Idempotency-Key was already used with a different request in the last "
+                "24 hours; use a new key for a new request."
+            )
+        if claim.outcome == "in_flight":
+            raise KeyInFlight(
+                "A request with this Idempotency-Key is still being processed; retry shortly."
+            )
+        if claim.outcome == "replay" and claim.push_operation is not None:
+            return claim.push_operation, True
+    try:
+        with transaction.atomic():
+            operation = write()
+            if claim is not None and claim.record is not None:
+                complete(claim.record, operation)
+    except BaseException:
+        if claim is not None and claim.record is not None:
+            release(claim.record)
+        raise
+    return operation, False
 
 
 def purge(now: dt.datetime | None = None) -> int:

@@ -106,9 +106,11 @@ def transition(
             setattr(obj, field, value)
         if model is Connection and to in (C.UNLINKED, C.DEAUTHORIZED):
             # Nothing more is delivered for an unlinked connection until it is linked again.
-            data["feeds_ended"] = Feed.objects.filter(
-                source_account__connection=obj, disabled_on_utc__isnull=True, ended__isnull=True
-            ).update(ended=timezone.now())
+            data["feeds_ended"] = (
+                Feed.objects.active()
+                .filter(source_account__connection=obj)
+                .update(ended=timezone.now())
+            )
         details = {"from": current, "to": to, **data}
         if reason:
             details["reason"] = reason

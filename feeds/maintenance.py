@@ -31,9 +31,7 @@ def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
     # A feed that QBO disabled FEED_DISCONNECT_GRACE_DAYS ago or more, with no newer active feed,
     # leaves its source account `disconnected`.
     cutoff = now - dt.timedelta(days=settings.FEED_DISCONNECT_GRACE_DAYS)
-    active_feed = Feed.objects.filter(
-        source_account=OuterRef("pk"), disabled_on_utc__isnull=True, ended__isnull=True
-    )
+    active_feed = Feed.objects.active().filter(source_account=OuterRef("pk"))
     stale = (
         SourceAccount.objects.filter(status=SourceAccountStatus.CONNECTED)
         .annotate(last_disabled=Max("feeds__disabled_on_utc"))

@@ -18,6 +18,9 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Company
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
+# QBO takes at most this many days of history: the earliest feed start date chosen in QBO, and
+# the oldest clearedOnDate a write may carry (`product.md` §6, §8).
+HISTORY_DAYS = 7
 
 
 def _choices_check(
@@ -145,6 +148,12 @@ class TargetAccountType(models.TextChoices):
     CREDIT_CARD = "CreditCard", _("Credit card")
 
 
+class FeedQuerySet(models.QuerySet):
+    def active(self) -> FeedQuerySet:
+        """Feeds still delivering: neither disabled in QBO nor ended by linksite."""
+        return self.filter(Feed.ACTIVE)
+
+
 class Feed(models.Model):
     """One link, made in QBO, from a source account to a QBO target account. A source account has
     at most one active feed; after a disconnect it can be linked again, which makes a new feed."""
@@ -176,6 +185,9 @@ class Feed(models.Model):
     push_lease_owner = models.CharField(max_length=64, blank=True, default="", editable=False)
     push_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
 
+    ACTIVE = Q(disabled_on_utc__isnull=True, ended__isnull=True)
+    objects = FeedQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("feed")
         verbose_name_plural = _("feeds")
@@ -183,7 +195,7 @@ class Feed(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["source_account"],
-                condition=Q(disabled_on_utc__isnull=True, ended__isnull=True),
+                condition=Q(disabled_on_utc__isnull=True, ended__isnull=True),  # ACTIVE
                 name="feed_one_active_per_source_account",
             ),
             _choices_check("target_account_type", TargetAccountType, "feed_target_type_valid"),

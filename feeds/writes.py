@@ -19,8 +19,10 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.audit import Actor
-from feeds import lifecycle
+from accounts.models import ApiClient
+from feeds import idempotency, lifecycle
 from feeds.models import (
+    HISTORY_DAYS,
     BankTransaction,
     Feed,
     PushOperation,
@@ -33,7 +35,6 @@ from feeds.models import (
 MAX_TRANSACTIONS = 1000
 MAX_ID_LENGTH = 100
 MAX_DESCRIPTION_LENGTH = 1000
-HISTORY_DAYS = 7
 # Amounts and balances have at most 15 significant digits, so they are exact as JSON numbers.
 MAX_ABS_AMOUNT = Decimal("10000000000000")  # 10^13
 IGNORED_FIELDS = ("counterparty", "reference", "reconciled")
@@ -509,3 +510,23 @@ def write_transactions(
             warnings=len(report.warnings),
         )
     return operation
+
+
+def write_transactions_once(
+    account: SourceAccount,
+    body: Any,
+    *,
+    path_account_id: str,
+    actor: Actor,
+    client: ApiClient,
+    idempotency_key: str | None,
+    request_path: str,
+) -> tuple[PushOperation, bool]:
+    """`write_transactions` under the client's `Idempotency-Key`, if it sent one: (the push
+    operation, whether it replays the first request's). Raises `idempotency.KeyRefused`."""
+    return idempotency.once(
+        client,
+        idempotency_key,
+        lambda: idempotency.fingerprint(request_path, body),
+        lambda: write_transactions(account, body, path_account_id=path_account_id, actor=actor),
+    )

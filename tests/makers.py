@@ -12,7 +12,7 @@ from PIL import Image
 
 from accounts.audit import Actor
 from accounts.models import ApiClient, Company
-from feeds import linking
+from feeds import feed_rules
 from feeds.models import (
     BankTransaction,
     Connection,
@@ -115,7 +115,7 @@ def make_linked_feed(
 ) -> Feed:
     """A feed as linking the account in the QBO sandbox makes it: linksite's feed and the
     sandbox's record of it, on `chart_account`, starting `start` (a week ago by default)."""
-    feed = linking.link_feed(
+    feed = feed_rules.link_feed(
         account,
         target_account_id=str(chart_account.pk),
         target_account_name=chart_account.name,

@@ -44,7 +44,8 @@ from hypothesis import HealthCheck, settings
 from werkzeug.test import Client
 
 from accounts.audit import Actor
-from feeds import linking, writes
+from feeds import feed_rules
+from feeds.models import HISTORY_DAYS
 from tests.conftest import issue_key
 
 MAX_EXAMPLES = 30  # per operation, fuzzing phase; the coverage phase adds its own fixed set
@@ -119,8 +120,8 @@ def keep_connection():
 def world(alice, enabled):
     """alice's data with a connected account, and two writes to it (one stored, one refused)
     so that the lists of push operations and transactions have something to show."""
-    start = timezone.localdate() - dt.timedelta(days=writes.HISTORY_DAYS)
-    linking.link_feed(
+    start = timezone.localdate() - dt.timedelta(days=HISTORY_DAYS)
+    feed_rules.link_feed(
         alice.checking,
         target_account_id="1",
         target_account_name="Checking",
@@ -157,10 +158,10 @@ def _repaired(body: Any) -> Any:
     body = copy.deepcopy(body)
     items = body.get("transactions") if isinstance(body, dict) else None
     if isinstance(items, list):
-        first = timezone.localdate() - dt.timedelta(days=writes.HISTORY_DAYS)
+        first = timezone.localdate() - dt.timedelta(days=HISTORY_DAYS)
         for index, item in enumerate(items):
             if isinstance(item, dict):
-                day = (first + dt.timedelta(days=min(index, writes.HISTORY_DAYS))).isoformat()
+                day = (first + dt.timedelta(days=min(index, HISTORY_DAYS))).isoformat()
                 item["clearedOnDate"] = day
                 if "date" in item:
                     item["date"] = day

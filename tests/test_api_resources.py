@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from accounts.audit import Actor
 from accounts.models import ApiKey, AuditEvent, Company, OrganizationSettings
-from feeds.linking import disable_feed, link_feed
-from feeds.links import LinkTokenError, read_token
+from feeds.feed_rules import disable_feed, link_feed
+from feeds.link_urls import LinkTokenError, read_token
 from feeds.models import (
     BankTransaction,
     Connection,

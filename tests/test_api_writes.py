@@ -1,5 +1,5 @@
 """Writing bank transactions through the API: every rule of `product.md` §8, its boundaries, and
-`Idempotency-Key`. Accounts are made `connected` through the domain (`feeds.linking`), never
+`Idempotency-Key`. Accounts are made `connected` through the domain (`feeds.feed_rules`), never
 through a shortcut in the API."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.audit import Actor
 from accounts.models import OrganizationSettings
-from feeds import linking
+from feeds import feed_rules
 from feeds.models import BankTransaction, IdempotencyKey, PushOperation, SourceAccount
 from tests.conftest import Api, issue_key
 
@@ -33,7 +33,7 @@ def frozen_noon():
 
 
 def link(account: SourceAccount, start: dt.date):
-    return linking.link_feed(
+    return feed_rules.link_feed(
         account,
         target_account_id="35",
         target_account_name="Checking",
@@ -413,7 +413,7 @@ def test_writes_to_an_account_not_yet_connected_fail(alice_api, alice):
 
 def test_writes_fail_at_once_after_the_feed_was_disconnected_in_qbo(alice_api, linked):
     assert write(alice_api, linked, [txn("before")]).json()["status"] == "Success"
-    linking.disable_feed(linked.feed, actor=Actor.qbo())
+    feed_rules.disable_feed(linked.feed, actor=Actor.qbo())
     response = write(alice_api, linked, [txn("after")])
     assert response.json()["status"] == "Failed"
     assert errors_of(response) == [("accountId", "feedDisconnected")]

@@ -12,7 +12,7 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from accounts.audit import Actor
-from feeds import delivery, linking
+from feeds import delivery, feed_rules
 from feeds.models import BankTransaction, DeliveryBatch
 from feeds.qbo.client import QboClient
 from qbo_sandbox.models import (
@@ -234,7 +234,7 @@ def test_the_daily_push_queues_the_feeds_with_something_to_deliver_a_few_to_a_ta
 
     OrmQ.objects.all().delete()
     make_transaction(alice.card, "c-0", cleared_on_date=timezone.localdate())
-    third = linking.link_feed(
+    third = feed_rules.link_feed(
         bob.chequing,
         target_account_id="52",
         target_account_name="Bob's checking",

@@ -26,8 +26,8 @@ from django.utils.translation.template import templatize
 
 from accounts.audit import Actor
 from accounts.models import ActorType, AuditEvent, OrganizationSettings
-from feeds import formatting, lifecycle, links
-from feeds.linking import link_feed
+from feeds import formatting, lifecycle, link_urls
+from feeds.feed_rules import link_feed
 from feeds.models import (
     AccountType,
     Connection,
@@ -64,7 +64,7 @@ def tr(lang: str, english: str, french: str) -> str:
 
 def start_path(connection: Connection) -> str:
     """The path and query of a fresh Link URL, as the test client wants it."""
-    return links.link_url(connection).removeprefix("http://testserver")
+    return link_urls.link_url(connection).removeprefix("http://testserver")
 
 
 def token_of(path: str) -> str:

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import time_machine
 
-from feeds.links import LinkTokenError, link_url, make_token, read_token
+from feeds.link_urls import LinkTokenError, link_url, make_token, read_token
 from feeds.models import Connection
 
 

@@ -347,9 +347,9 @@ def test_a_link_session_links_once_and_expires_after_30_minutes(client, session,
 
 
 def link_one(people, account=None):
-    from feeds import linking
+    from feeds import feed_rules
 
-    return linking.link_feed(
+    return feed_rules.link_feed(
         account or people.checking,
         target_account_id="35",
         target_account_name="Checking",

@@ -12,7 +12,7 @@ from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
-from feeds.api import errors
+from feeds.api import errors, json_body
 from feeds.api.auth import BasicKey, BearerKey
 from feeds.api.validation import problems_from_pydantic
 
@@ -48,7 +48,7 @@ class ExactJsonParser(Parser):
     """Decimals in bodies stay exact (no float on the way)."""
 
     def parse_body(self, request: HttpRequest) -> Any:
-        return errors.load_json(request.body)
+        return json_body.load_json(request.body)
 
 
 class LinksiteApi(NinjaAPI):
@@ -120,7 +120,7 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if exc.status_code == 400 and "parse" in str(exc):
-        return errors.response(request, 400, errors.describe_json_error(exc.__cause__))
+        return errors.response(request, 400, json_body.describe_json_error(exc.__cause__))
     return errors.response(request, exc.status_code, str(exc))
 
 
@@ -141,8 +141,8 @@ def _crash(request: HttpRequest, exc: Exception) -> HttpResponse:
     )
 
 
-from feeds.api import accounts, companies, push  # noqa: E402
+from feeds.api import companies, push, source_accounts  # noqa: E402
 
 api.add_router("", companies.router)
-api.add_router("", accounts.router)
+api.add_router("", source_accounts.router)
 api.add_router("", push.router)

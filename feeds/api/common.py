@@ -1,5 +1,5 @@
-"""Helpers every API view uses: the caller's companies only, availability rules, paging, JSON
-bodies, and the JSON form of each object."""
+"""Helpers every API view uses: the caller's companies only, availability rules, paging, and the
+JSON form of each object."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.audit import Actor
-from accounts.models import ApiKey, Company, Country, OrganizationSettings
-from feeds import links
-from feeds.api.errors import ApiError, describe_json_error, field_error, load_json
+from accounts.models import ApiKey, Company
+from feeds import availability, link_urls
+from feeds.api.errors import ApiError, field_error
 from feeds.models import BankTransaction, Connection, PushOperation, PushStatus, SourceAccount
 
 MAX_PAGE_SIZE = 5000
@@ -66,7 +66,7 @@ def account_or_404(connection: Connection, account_id: str, feeds: bool = True) 
 
 
 def require_supported(company: Company) -> None:
-    if company.country not in Country.values:
+    if not availability.country_supported(company):
         raise field_error(
             400,
             "country",
@@ -77,51 +77,16 @@ def require_supported(company: Company) -> None:
 
 
 def require_enabled() -> None:
-    if not OrganizationSettings.objects.filter(pk=1, integration_enabled=True).exists():
+    if not availability.integration_enabled():
         raise ApiError(403, CONTACT_ACCOUNT_MANAGER)
 
 
 def require_not_deauthorized(connection: Connection) -> None:
-    if connection.status == "Deauthorized":
+    if availability.is_deauthorized(connection):
         raise ApiError(
             409,
             f"Connection {connection.pk} was deleted (Deauthorized); create a new connection.",
         )
-
-
-def json_object(request: HttpRequest) -> dict[str, Any]:
-    """The request body as a JSON object (decimals kept exact), or a 400 saying what is wrong."""
-    value = json_value(request)
-    if not isinstance(value, dict):
-        raise field_error(
-            400,
-            "body",
-            "jsonObject",
-            f"The body must be a JSON object, not {_json_type(value)}.",
-        )
-    return value
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    return "a number"
-
-
-def json_value(request: HttpRequest) -> Any:
-    if not request.body:
-        raise field_error(400, "body", "jsonObject", "The body is empty; send a JSON object.")
-    try:
-        value = load_json(request.body)
-    except (ValueError, RecursionError) as exc:
-        raise field_error(400, "body", "json", describe_json_error(exc)) from None
-    return value
 
 
 def page(query: QuerySet, number: int, size: int, render: Any) -> dict[str, Any]:
@@ -158,7 +123,7 @@ def connection_json(connection: Connection) -> dict[str, Any]:
         "sourceType": Connection.SOURCE_TYPE,
         "status": connection.status,
         "created": connection.created,
-        "linkUrl": links.link_url(connection),
+        "linkUrl": link_urls.link_url(connection),
     }
 
 

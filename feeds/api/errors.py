@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import json
-import re
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -73,32 +70,3 @@ def response(
 
 def from_api_error(request: HttpRequest, exc: ApiError) -> JsonResponse:
     return response(request, exc.status, exc.message, exc.errors, exc.headers)
-
-
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def load_json(raw: bytes) -> Any:
-    """Parse a body with decimals kept exact. Refuses NaN/Infinity and text that is not valid
-    Unicode (an unpaired surrogate escape such as \\ud800), which no database can store."""
-
-    def reject(name: str) -> Any:
-        raise ValueError(f"{name} is not a number JSON allows")
-
-    value = json.loads(raw, parse_float=Decimal, parse_constant=reject)
-    if _SURROGATE_ESCAPE.search(raw):
-        try:
-            json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("it contains an unpaired surrogate (\\ud800-\\udfff)") from None
-    return value
-
-
-def describe_json_error(exc: BaseException | None) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
-    if isinstance(exc, UnicodeDecodeError):
-        return "The body is not valid JSON: it is not UTF-8 text."
-    if isinstance(exc, ValueError) and str(exc):
-        return f"The body is not valid JSON: {exc}."
-    return "The body is not valid JSON."

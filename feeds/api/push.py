@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 from pydantic import Field
 
 from feeds import idempotency, writes
-from feeds.api import common
-from feeds.api.accounts import BASE as ACCOUNTS
+from feeds.api import common, json_body
 from feeds.api.companies import Paging
 from feeds.api.errors import ApiError, field_error
 from feeds.api.responses import responses
-from feeds.api.schemas import BankTransactionPage, PushOperationOut, PushOperationPage
-from feeds.models import BankTransaction, PushOperation
+from feeds.api.schemas import (
+    BankTransactionPage,
+    DeliveryState,
+    PushOperationOut,
+    PushOperationPage,
+)
+from feeds.api.source_accounts import BASE as ACCOUNTS
+from feeds.models import HISTORY_DAYS, BankTransaction, PushOperation
 
 router = Router(tags=["Bank transactions and push operations"])
 
@@ -33,7 +36,7 @@ one `validation.errors` item per problem). Rules:
   2 decimal places, a `description` (1–1000 characters after trimming), `clearedOnDate` (or `date`
   for clients that send only `date`; a time of day and offset are ignored).
 - `clearedOnDate` is on or before today in the deployment's time zone, not before the account's
-  `feedStartDate`, and at most {writes.HISTORY_DAYS} days back.
+  `feedStartDate`, and at most {HISTORY_DAYS} days back.
 - Ascending `clearedOnDate` within the request, and not before the newest one already written to the
   account (the same day is fine).
 - An `id` already written with the same content is skipped with a warning (safe retry); with other
@@ -86,51 +89,27 @@ def write_transactions(
     common.require_supported(connection.company)
     common.require_enabled()
     account = common.account_or_404(connection, accountId, feeds=False)
-    body = common.json_object(request)
-    key = request.headers.get("Idempotency-Key")
-    claim = None
-    if key is not None:
-        if not 1 <= len(key) <= idempotency.MAX_KEY_LENGTH or not (
-            key.isascii() and key.isprintable()
-        ):
-            raise field_error(
-                400,
-                "Idempotency-Key",
-                "idempotencyKey",
-                f"Idempotency-Key must have 1 to {idempotency.MAX_KEY_LENGTH} printable ASCII "
-                "characters (a UUID is a good choice).",
-            )
-        claim = idempotency.begin(
-            common.api_key(request).client, key, idempotency.fingerprint(request.path, body)
-        )
-        if claim.outcome == "mismatch":
-            raise field_error(
-                422,
-                "Idempotency-Key",
-                "idempotencyKeyReused",
-                "This Idempotency-Key was already used with a different request in the last "
-                "24 hours; use a new key for a new request.",
-            )
-        if claim.outcome == "in_flight":
-            raise ApiError(
-                409,
-                "A request with this Idempotency-Key is still being processed; retry shortly.",
-                headers={"Retry-After": str(idempotency.RETRY_AFTER_SECONDS)},
-            )
-        if claim.outcome == "replay" and claim.push_operation is not None:
-            response["Idempotent-Replayed"] = "true"
-            return Status(202, common.push_json(claim.push_operation))
+    body = json_body.json_object(request)
     try:
-        with transaction.atomic():
-            operation = writes.write_transactions(
-                account, body, path_account_id=accountId, actor=common.actor(request)
-            )
-            if claim is not None and claim.record is not None:
-                idempotency.complete(claim.record, operation)
-    except BaseException:
-        if claim is not None and claim.record is not None:
-            idempotency.release(claim.record)
-        raise
+        operation, replayed = writes.write_transactions_once(
+            account,
+            body,
+            path_account_id=accountId,
+            actor=common.actor(request),
+            client=common.api_key(request).client,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            request_path=request.path,
+        )
+    except idempotency.InvalidKey as exc:
+        raise field_error(400, "Idempotency-Key", "idempotencyKey", str(exc)) from None
+    except idempotency.KeyReused as exc:
+        raise field_error(422, "Idempotency-Key", "idempotencyKeyReused", str(exc)) from None
+    except idempotency.KeyInFlight as exc:
+        raise ApiError(
+            409, str(exc), headers={"Retry-After": str(idempotency.RETRY_AFTER_SECONDS)}
+        ) from None
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
     return Status(202, common.push_json(operation))
 
 
@@ -154,7 +133,7 @@ def get_push_operation(request: HttpRequest, companyId: uuid.UUID, pushOperation
 
 
 class TransactionFilter(Paging):
-    deliveryState: Literal["pending", "delivered"] | None = Field(
+    deliveryState: DeliveryState | None = Field(
         None, description="Only transactions in this delivery state."
     )
 

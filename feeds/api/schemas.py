@@ -11,10 +11,12 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from django.db.models import TextChoices
 from ninja import Schema
 from pydantic import ConfigDict, Field, PlainSerializer, StringConstraints, field_validator
 
-from feeds import writes
+from accounts import models as accounts_models
+from feeds import models, writes
 
 Money = Annotated[Decimal, PlainSerializer(float, return_type=float)]
 MoneyIn = Annotated[
@@ -25,14 +27,22 @@ MoneyIn = Annotated[
         description="A decimal with at most 2 decimal places (JSON number or numeric string).",
     ),
 ]
-Country = Literal["US", "CA"]
-AccountType = Literal["checking", "savings", "loan", "creditCard", "prepaidCard"]
-Currency = Literal["USD", "CAD"]
-ConnectionStatus = Literal["PendingAuth", "Linked", "Unlinked", "Deauthorized"]
-AccountStatus = Literal["pending", "connected", "disconnected"]
-PushStatus = Literal["Pending", "Success", "Failed"]
-TransactionType = Literal["Credit", "Debit", "Unknown"]
-DeliveryState = Literal["pending", "delivered"]
+
+
+def _one_of(choices: type[TextChoices]) -> Any:
+    """The model's choices as a Literal: the document lists exactly what the database allows."""
+    return Literal[tuple(choices.values)]
+
+
+Country = _one_of(accounts_models.Country)
+AccountType = _one_of(models.AccountType)
+Currency = _one_of(models.Currency)
+ConnectionStatus = _one_of(models.ConnectionStatus)
+AccountStatus = _one_of(models.SourceAccountStatus)
+PushStatus = _one_of(models.PushStatus)
+TransactionType = _one_of(models.TransactionType)
+DeliveryState = _one_of(models.DeliveryState)
+PlatformKey = Literal[models.Connection.PLATFORM_KEY]
 
 # No control characters in names and codes, and no NUL anywhere: PostgreSQL cannot store it.
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
@@ -119,19 +129,21 @@ class CompanyPage(Page):
 
 
 class ConnectionIn(Lenient):
-    platformKey: Literal["hcws"] = Field(description='Always "hcws" (QuickBooks Online).')
+    platformKey: PlatformKey = Field(description='Always "hcws" (QuickBooks Online).')
 
 
 class ConnectionPatch(Strict):
-    status: Literal["Unlinked"] = Field(description="Only Linked connections can be unlinked.")
+    status: Literal[models.ConnectionStatus.UNLINKED.value] = Field(
+        description="Only Linked connections can be unlinked."
+    )
 
 
 class ConnectionOut(Schema):
     id: uuid.UUID
     companyId: uuid.UUID
-    platformKey: Literal["hcws"]
+    platformKey: PlatformKey
     platformName: str
-    sourceType: Literal["BankFeed"]
+    sourceType: Literal[models.Connection.SOURCE_TYPE]
     status: ConnectionStatus
     created: dt.datetime
     linkUrl: str = Field(

@@ -25,13 +25,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.audit import Actor, record
-from accounts.models import Country, OrganizationSettings
-from feeds import credentials, formatting, links
+from accounts.models import OrganizationSettings
+from feeds import availability, credentials, formatting, link_urls
 from feeds.link.csrf import csrf_protect_no_referrer
 from feeds.models import (
     AccountType,
     Connection,
-    ConnectionStatus,
     CredentialOrigin,
     Feed,
     SourceAccount,
@@ -62,14 +61,9 @@ def _secure(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _org() -> OrganizationSettings:
-    org = OrganizationSettings.objects.defer("logo").filter(pk=1).first()
-    return org or OrganizationSettings()
-
-
 def problem(request: HttpRequest, kind: str, status: int, org=None) -> HttpResponse:
     """A page that says what went wrong and what to do, in the user's language."""
-    org = org or _org()
+    org = org or OrganizationSettings.current()
     institution = org.institution_name
     pages = {
         "expired": (
@@ -167,24 +161,14 @@ def link_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         )
         if connection is None or connection.link_generation != data.get("generation"):
             return problem(request, "revoked", 401)
-        org = _org()
-        refusal = _refusal(connection, org)
+        org = OrganizationSettings.current()
+        refusal = availability.refusal(connection, org)
         if refusal:
-            return problem(request, *refusal, org=org)
+            return problem(request, refusal, PROBLEM_STATUS[refusal], org=org)
         context = LinkContext(connection, org, list(data.get("chosen", [])))
         return _secure(view(request, context, *args, **kwargs))
 
     return wrapper
-
-
-def _refusal(connection: Connection, org: OrganizationSettings) -> tuple[str, int] | None:
-    if connection.status == ConnectionStatus.DEAUTHORIZED:
-        return "deauthorized", 410
-    if connection.company.country not in Country.values:
-        return "country", 403
-    if not org.integration_enabled:
-        return "unavailable", 403
-    return None
 
 
 def _page(request: HttpRequest, link: LinkContext, template: str, status: int = 200, **extra):
@@ -202,9 +186,7 @@ def _accounts(link: LinkContext) -> list[SourceAccount]:
     """The connection's accounts, each with `link_state`: connected only while a feed is active
     (an account QBO disconnected stays `connected` in the API for the grace period, but the SMB
     user can link it again at once)."""
-    active_feed = Feed.objects.filter(
-        source_account=OuterRef("pk"), disabled_on_utc__isnull=True, ended__isnull=True
-    )
+    active_feed = Feed.objects.active().filter(source_account=OuterRef("pk"))
     # One query, with no per-account work for the ORM (no prefetch of every feed).
     accounts = list(
         SourceAccount.objects.filter(connection=link.connection)
@@ -240,13 +222,13 @@ def _save_chosen(request: HttpRequest, ids: list[int]) -> None:
 def start(request: HttpRequest) -> HttpResponse:
     """The Link URL: check the token, bind the session, and drop the token from the address."""
     try:
-        connection = links.read_token(request.GET.get("token", ""))
-    except links.LinkTokenError as exc:
+        connection = link_urls.read_token(request.GET.get("token", ""))
+    except link_urls.LinkTokenError as exc:
         return problem(request, exc.reason, 401)
-    org = _org()
-    refusal = _refusal(connection, org)
+    org = OrganizationSettings.current()
+    refusal = availability.refusal(connection, org)
     if refusal:
-        return problem(request, *refusal, org=org)
+        return problem(request, refusal, PROBLEM_STATUS[refusal], org=org)
     request.session.cycle_key()
     request.session[SESSION_KEY] = {
         "connection": str(connection.pk),

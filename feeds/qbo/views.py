@@ -5,7 +5,6 @@ failure, in English (QBO shows its own wording to the SMB user)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from collections.abc import Callable
@@ -18,25 +17,16 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.views.decorators.csrf import csrf_exempt
-from django_q.tasks import async_task
 
 from accounts.audit import Actor, record
 from accounts.models import OrganizationSettings
-from feeds import lifecycle, linking
+from feeds import availability, delivery, feed_rules
 from feeds.credentials import CredentialError, redeem
-from feeds.models import (
-    Feed,
-    LinkSession,
-    ReplayGuard,
-    SourceAccount,
-    TargetAccountType,
-)
+from feeds.models import Feed, ReplayGuard, SourceAccountStatus
 from feeds.qbo import signing
 
 logger = logging.getLogger("linksite.qbo")
 
-SESSION_LIFETIME = dt.timedelta(minutes=30)
-HISTORY_DAYS = 7
 QBO = Actor.qbo()
 
 
@@ -96,17 +86,13 @@ def qbo_endpoint(method: str) -> Callable:
 
 
 def _institution() -> dict[str, Any]:
-    org = OrganizationSettings.objects.defer("logo").filter(pk=1).first()
-    name = org.institution_name if org else OrganizationSettings().institution_name
-    logo = org is not None and bool(org.logo_content_type)
+    org = OrganizationSettings.current()
     return {
-        "name": name,
-        "logoUrl": f"{settings.LINKSITE_URL}{reverse('org-logo')}" if logo else None,
+        "name": org.institution_name,
+        "logoUrl": f"{settings.LINKSITE_URL}{reverse('org-logo')}"
+        if org.logo_content_type
+        else None,
     }
-
-
-def _available() -> bool:
-    return OrganizationSettings.objects.filter(pk=1, integration_enabled=True).exists()
 
 
 @qbo_endpoint("GET")
@@ -125,7 +111,7 @@ def verify(request: HttpRequest, body: dict) -> JsonResponse:
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         return error(400, "bad_request", "username and password are required strings.")
-    if not _available():
+    if not availability.integration_enabled():
         return error(403, "unavailable", "This institution does not offer bank feeds now.")
     # The slow password check runs outside any transaction: on SQLite a transaction holds the
     # write lock, and every API write would wait behind the hash. The spend itself is one
@@ -136,23 +122,7 @@ def verify(request: HttpRequest, body: dict) -> JsonResponse:
     except CredentialError as exc:
         refused = exc
     else:
-        with transaction.atomic():
-            session = LinkSession.objects.create(
-                credential_set=credential_set,
-                connection=credential_set.connection,
-                expires=timezone.now() + SESSION_LIFETIME,
-            )
-            accounts = [
-                a
-                for a in credential_set.source_accounts.prefetch_related("feeds")
-                if not any(f.is_active for f in a.feeds.all())
-            ]
-            record(
-                QBO,
-                "qbo.link_session_opened",
-                credential_set.connection,
-                accounts=[a.account_id for a in accounts],
-            )
+        session, accounts = feed_rules.open_link_session(credential_set, actor=QBO)
     if refused is not None:
         return error(401, "invalid_credentials", INVALID_CREDENTIALS)
     return JsonResponse(
@@ -173,88 +143,28 @@ def verify(request: HttpRequest, body: dict) -> JsonResponse:
     )
 
 
+LINK_REFUSAL_STATUS = {
+    "invalid_session": 401,
+    "session_used": 409,
+    "connection_closed": 410,
+    "already_linked": 409,
+}
+
+
 @qbo_endpoint("POST")
 def link_feeds(request: HttpRequest, body: dict) -> JsonResponse:
-    session = (
-        LinkSession.objects.select_related("credential_set", "connection")
-        .filter(pk=str(body.get("linkSessionId", ""))[:40])
-        .first()
-    )
-    now = timezone.now()
-    if session is None or session.expires <= now:
-        return error(401, "invalid_session", "The link session is unknown or has expired.")
-    if session.completed is not None:
-        return error(409, "session_used", "This link session was already used to link feeds.")
-    if session.connection.status == "Deauthorized":
-        return error(410, "connection_closed", "The bank closed this connection.")
-    items = body.get("feeds")
-    if not isinstance(items, list) or not items:
-        return error(400, "bad_request", "feeds must be a non-empty array.")
-    offered = {
-        a.account_id: a for a in session.credential_set.source_accounts.prefetch_related("feeds")
-    }
-    today = timezone.localdate()
-    earliest = today - dt.timedelta(days=HISTORY_DAYS)
-    plans, seen, targets = [], set(), set()
-    for index, item in enumerate(items):
-        where = f"feeds[{index}]"
-        if not isinstance(item, dict):
-            return error(400, "bad_request", f"{where} must be an object.")
-        source = item.get("sourceAccountId")
-        account = offered.get(source) if isinstance(source, str) else None
-        if account is None:
-            return error(
-                400, "account_not_in_session", f"{where}.sourceAccountId is not in this session."
-            )
-        if source in seen:
-            return error(
-                400, "duplicate_source_account", f"{where}: one target per source account."
-            )
-        seen.add(source)
-        if any(f.is_active for f in account.feeds.all()):
-            return error(409, "already_linked", f"{where}: {source!r} is already linked.")
-        target_id, target_name = item.get("targetAccountId"), item.get("targetAccountName")
-        if not isinstance(target_id, str) or not 1 <= len(target_id) <= 100:
-            return error(400, "bad_request", f"{where}.targetAccountId is required.")
-        if target_id in targets:
-            return error(
-                400, "duplicate_target_account", f"{where}: a target account receives one feed."
-            )
-        targets.add(target_id)
-        if not isinstance(target_name, str) or not 1 <= len(target_name.strip()) <= 200:
-            return error(400, "bad_request", f"{where}.targetAccountName is required.")
-        kind = item.get("targetAccountType")
-        if kind not in TargetAccountType.values:
-            return error(
-                400, "bad_request", f"{where}.targetAccountType must be Bank or CreditCard."
-            )
-        try:
-            start = dt.date.fromisoformat(str(item.get("feedStartDate")))
-        except ValueError:
-            return error(400, "bad_request", f"{where}.feedStartDate must be YYYY-MM-DD.")
-        if not earliest <= start <= today:
-            return error(
-                400,
-                "feed_start_date_out_of_range",
-                f"{where}.feedStartDate must be between {earliest} and {today}.",
-            )
-        plans.append((account, target_id, target_name.strip(), kind, start))
-
     try:
-        with transaction.atomic():
-            linked = _link(session, plans, now)
-    except (IntegrityError, lifecycle.IllegalTransition):
-        # Another session linked one of these accounts meanwhile, or the connection closed.
-        return error(409, "already_linked", "An account was linked meanwhile; nothing was changed.")
-    if linked is None:
-        return error(409, "session_used", "This link session was already used.")
+        session = feed_rules.link_session_or_refuse(body.get("linkSessionId"))
+        linked = feed_rules.link_planned_feeds(session, body.get("feeds"), actor=QBO)
+    except feed_rules.LinkRefused as exc:
+        return error(LINK_REFUSAL_STATUS.get(exc.code, 400), exc.code, exc.message)
     return JsonResponse(
         {
             "feeds": [
                 {
                     "feedId": feed.pk,
                     "sourceAccountId": account.account_id,
-                    "status": "connected",
+                    "status": SourceAccountStatus.CONNECTED,
                     "feedStartDate": feed.feed_start_date.isoformat(),
                 }
                 for account, feed in linked
@@ -262,27 +172,6 @@ def link_feeds(request: HttpRequest, body: dict) -> JsonResponse:
         },
         status=201,
     )
-
-
-def _link(session: LinkSession, plans: list, now: dt.datetime) -> list | None:
-    taken = LinkSession.objects.filter(pk=session.pk, completed__isnull=True).update(completed=now)
-    if not taken:
-        return None
-    return [
-        (
-            account,
-            linking.link_feed(
-                SourceAccount.objects.select_related("connection").get(pk=account.pk),
-                target_account_id=target_id,
-                target_account_name=target_name,
-                target_account_type=kind,
-                feed_start_date=start,
-                actor=QBO,
-                credential_set=session.credential_set,
-            ),
-        )
-        for account, target_id, target_name, kind, start in plans
-    ]
 
 
 def _feed(feed_id: str, body: dict) -> Feed | None:
@@ -300,7 +189,7 @@ def refresh(request: HttpRequest, body: dict, feed_id: str) -> JsonResponse:
         return error(404, "unknown_feed", f"No feed {feed_id!r}.")
     if not feed.is_active:
         return error(410, "feed_disconnected", f"Feed {feed_id!r} is no longer active.")
-    task_id = async_task("feeds.tasks.push_feed", feed.pk, "update")
+    task_id = delivery.queue_push(feed.pk, "update")
     record(QBO, "feed.refresh_requested", feed, task=task_id)
     return JsonResponse({"feedId": feed.pk, "queued": True}, status=202)
 
@@ -310,7 +199,7 @@ def disconnect(request: HttpRequest, body: dict, feed_id: str) -> JsonResponse:
     feed = _feed(feed_id, body)
     if feed is None:
         return error(404, "unknown_feed", f"No feed {feed_id!r}.")
-    linking.disable_feed(feed, actor=QBO)
+    feed_rules.disable_feed(feed, actor=QBO)
     feed.refresh_from_db()
     disabled = feed.disabled_on_utc or feed.ended or timezone.now()
     return JsonResponse({"feedId": feed.pk, "disabledAt": disabled.isoformat()})

@@ -15,7 +15,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from accounts.models import OrganizationSettings
-from feeds import links
+from feeds import link_urls
 from feeds.models import CredentialSet
 from tests.conftest import Api, issue_key
 
@@ -34,7 +34,7 @@ def wired(settings, live_server, alice):
 
 
 def get_credentials(page: Page, live_server, alice) -> tuple[str, str]:
-    page.goto(links.link_url(alice.connection).replace("http://testserver", live_server.url))
+    page.goto(link_urls.link_url(alice.connection).replace("http://testserver", live_server.url))
     page.get_by_role("link", name="Next").click()
     page.get_by_role("checkbox", name=re.compile("Alice Checking")).check()
     page.get_by_role("checkbox", name=re.compile("Alice Visa")).check()

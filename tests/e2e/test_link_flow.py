@@ -14,7 +14,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from accounts.audit import Actor
 from accounts.models import OrganizationSettings
-from feeds import linking, links
+from feeds import feed_rules, link_urls
 from feeds.models import CredentialSet
 from tests.makers import image_bytes
 
@@ -45,7 +45,7 @@ def org(db):
 
 
 def open_link(page: Page, live_server, connection) -> None:
-    url = links.link_url(connection).replace("http://testserver", live_server.url)
+    url = link_urls.link_url(connection).replace("http://testserver", live_server.url)
     page.goto(url)
     expect(page).to_have_url(f"{live_server.url}/link/")
 
@@ -202,7 +202,7 @@ def test_the_status_panel_updates_itself_until_the_accounts_are_connected(
     page.get_by_role("button", name="Get credentials").click()
     badge = page.locator("#status .badge")
     expect(badge).to_have_text("pending")
-    linking.link_feed(
+    feed_rules.link_feed(
         alice.checking,
         target_account_id="35",
         target_account_name="Checking",

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiClient, Company, OrganizationSettings
-from feeds.links import link_url
+from feeds.link_urls import link_url
 from feeds.models import Connection, SourceAccount
 
 DEMO_CLIENT = "demo"

@@ -6,13 +6,12 @@ import uuid
 from typing import Any
 
 import pydantic
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
 
-from accounts.audit import record
-from feeds import credentials, linking
-from feeds.api import common
+from feeds import credentials, source_accounts
+from feeds.api import common, json_body
 from feeds.api.errors import ApiError, field_error
 from feeds.api.responses import responses
 from feeds.api.schemas import (
@@ -24,7 +23,7 @@ from feeds.api.schemas import (
     SourceAccountPatch,
 )
 from feeds.api.validation import problems_from_pydantic
-from feeds.models import CredentialOrigin, SourceAccount, SourceAccountStatus
+from feeds.models import CredentialOrigin, SourceAccount
 
 router = Router(tags=["Source accounts and credentials"])
 BASE = "/companies/{companyId}/connections/{connectionId}/connectionInfo/bankFeedAccounts"
@@ -33,20 +32,18 @@ MAX_BATCH = 1000
 
 def _create(connection: Any, data: SourceAccountIn, request: HttpRequest) -> SourceAccount:
     """Raises IntegrityError for an id the connection already has."""
-    with transaction.atomic():
-        account = SourceAccount.objects.create(
-            connection=connection,
-            account_id=data.id,
-            account_name=data.accountName,
-            account_type=data.accountType,
-            account_number=data.accountNumber,
-            routing_number=data.routingNumber or "",
-            sort_code=data.sortCode or "",
-            currency=data.currency,
-            balance=data.balance,
-        )
-        record(common.actor(request), "source_account.created", account, id=data.id)
-    return account
+    return source_accounts.create_account(
+        connection,
+        actor=common.actor(request),
+        account_id=data.id,
+        account_name=data.accountName,
+        account_type=data.accountType,
+        account_number=data.accountNumber,
+        routing_number=data.routingNumber or "",
+        sort_code=data.sortCode or "",
+        currency=data.currency,
+        balance=data.balance,
+    )
 
 
 def _duplicate(account_id: str) -> ApiError:
@@ -98,7 +95,7 @@ def create_accounts(request: HttpRequest, companyId: uuid.UUID, connectionId: uu
     connection = common.connection_or_404(request, companyId, connectionId)
     common.require_supported(connection.company)
     common.require_not_deauthorized(connection)
-    items = common.json_value(request)
+    items = json_body.json_value(request)
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
         raise field_error(
             400, "body", "accountArray", f"The body must be an array of 1 to {MAX_BATCH} accounts."
@@ -219,30 +216,15 @@ def update_account(
     balance comes from the last written transaction). Changes never reach the QBO account."""
     connection = common.connection_or_404(request, companyId, connectionId)
     account = common.account_or_404(connection, accountId)
-    changes: dict[str, Any] = {}
-    if payload.accountName is not None:
-        changes["account_name"] = payload.accountName
-    if payload.balance is not None:
-        if account.status == SourceAccountStatus.CONNECTED:
-            raise field_error(
-                409,
-                "balance",
-                "balanceWhileConnected",
-                "The balance of a connected account comes from its transactions; it can be set "
-                "only while the account is not connected.",
-            )
-        changes["balance"] = payload.balance
-    if changes:
-        with transaction.atomic():
-            for name, value in changes.items():
-                setattr(account, name, value)
-            account.save(update_fields=[*changes, "modified"])
-            record(
-                common.actor(request),
-                "source_account.updated",
-                account,
-                **{k: str(v) for k, v in changes.items()},
-            )
+    try:
+        source_accounts.update_account(
+            account,
+            actor=common.actor(request),
+            account_name=payload.accountName,
+            balance=payload.balance,
+        )
+    except source_accounts.AccountChangeRefused as exc:
+        raise field_error(409, exc.field, exc.validator, exc.message) from None
     return common.account_json(account)
 
 
@@ -255,9 +237,7 @@ def delete_account(
     integration; the SMB user removes it in QuickBooks if they wish."""
     connection = common.connection_or_404(request, companyId, connectionId)
     account = common.account_or_404(connection, accountId)
-    who = common.actor(request)
-    with transaction.atomic():
-        linking.end_feeds(account, actor=who, reason="source account deleted through the API")
-        record(who, "source_account.deleted", account, id=account.account_id)
-        account.delete()
+    source_accounts.delete_account(
+        account, actor=common.actor(request), reason="source account deleted through the API"
+    )
     return HttpResponse(status=204)

@@ -1,0 +1,70 @@
+"""Source accounts (`bankFeedAccounts`, `product.md` §3): creating, changing and deleting them,
+each with its audit event. Changes never reach the QBO account."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from accounts.audit import Actor, record
+from feeds import feed_rules
+from feeds.models import Connection, SourceAccount, SourceAccountStatus
+
+
+class AccountChangeRefused(Exception):
+    """A change the rules do not allow; nothing was changed. `field` and `validator` name it."""
+
+    def __init__(self, field: str, validator: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.validator, self.message = field, validator, message
+
+
+def create_account(connection: Connection, *, actor: Actor, **fields: Any) -> SourceAccount:
+    """A new `pending` account; raises IntegrityError for an id the connection already has."""
+    with transaction.atomic():
+        account = SourceAccount.objects.create(connection=connection, **fields)
+        record(actor, "source_account.created", account, id=account.account_id)
+    return account
+
+
+def update_account(
+    account: SourceAccount,
+    *,
+    actor: Actor,
+    account_name: str | None = None,
+    balance: Decimal | None = None,
+) -> SourceAccount:
+    """Rename the account, or set its balance while it is not connected (once connected, the
+    balance comes from the last written transaction)."""
+    changes: dict[str, Any] = {}
+    if account_name is not None:
+        changes["account_name"] = account_name
+    if balance is not None:
+        if account.status == SourceAccountStatus.CONNECTED:
+            raise AccountChangeRefused(
+                "balance",
+                "balanceWhileConnected",
+                "The balance of a connected account comes from its transactions; it can be set "
+                "only while the account is not connected.",
+            )
+        changes["balance"] = balance
+    if changes:
+        with transaction.atomic():
+            for name, value in changes.items():
+                setattr(account, name, value)
+            account.save(update_fields=[*changes, "modified"])
+            record(
+                actor, "source_account.updated", account, **{k: str(v) for k, v in changes.items()}
+            )
+    return account
+
+
+def delete_account(account: SourceAccount, *, actor: Actor, reason: str) -> None:
+    """Remove the account and stop its feed; its undelivered transactions go with it. QBO keeps
+    its own account (the integration cannot remove it)."""
+    with transaction.atomic():
+        feed_rules.end_feeds(account, actor=actor, reason=reason)
+        record(actor, "source_account.deleted", account, id=account.account_id)
+        account.delete()
