@@ -3,33 +3,41 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint messages bench
+.PHONY: install install-dev run test lint messages bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The runtime set for `make run` (as a production install); the development set on top of it for
+# the tests, the benchmarks and the linters.
 $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install -qq --disable-pip-version-check -r requirements.txt
 	touch $@
 
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install -qq --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
 install: $(VENV)/.installed
+
+install-dev: $(VENV)/.dev-installed
 
 run: install
 	bash scripts/run.sh
 
-test: install
+test: install-dev
 	bash scripts/test.sh
 
 # Every benchmark, SQLite then PostgreSQL, each printing its figures against its target and
 # writing bench/results/<name>.json (about 15 minutes on 2 cores).
-bench: install
+bench: install-dev
 	$(BIN)/python bench/write_1000.py
 	$(BIN)/python bench/write_http.py
 	$(BIN)/python bench/push.py
 	$(BIN)/python bench/link_pages.py
 	$(BIN)/python bench/growth.py
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
