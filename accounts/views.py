@@ -8,9 +8,7 @@ from accounts.models import OrganizationSettings
 
 
 def _logo_etag(request: HttpRequest) -> str | None:
-    updated = (
-        OrganizationSettings.objects.filter(pk=1).values_list("logo_updated", flat=True).first()
-    )
+    updated = OrganizationSettings.current().logo_updated
     return f'"{updated.timestamp():.6f}"' if updated else None
 
 

@@ -115,3 +115,147 @@ def each_database(postgres: str, name: str, run: Callable[[str, str, Path], Any]
             finally:
                 postgres_database(postgres, name, create=False)
     return legs
+
+
+# Data, made inside a process set up (django.setup()) on the bench database -------------------
+
+
+def bench_connection(**org: Any) -> Any:
+    """Migrate; switch the integration on (with `org`'s other settings); an API client with a
+    key, a US company and its connection: `.client`, `.key`, `.company`, `.connection`."""
+    from types import SimpleNamespace
+
+    from django.core.management import call_command
+
+    from accounts.models import ApiClient, ApiKey, Company, OrganizationSettings
+    from feeds.models import Connection
+
+    call_command("migrate", verbosity=0)
+    OrganizationSettings.objects.update_or_create(
+        pk=1, defaults={"integration_enabled": True, **org}
+    )
+    client = ApiClient.objects.create(name="bench")
+    key = ApiKey.issue(client, "bench")[1]
+    company = Company.objects.create(client=client, name="Bench Co", country="US")
+    connection = Connection.objects.create(company=company)
+    return SimpleNamespace(client=client, key=key, company=company, connection=connection)
+
+
+def add_account(connection: Any, account_id: str, name: str = "", number: str = "000111222333"):
+    from feeds.models import SourceAccount
+
+    return SourceAccount.objects.create(
+        connection=connection,
+        account_id=account_id,
+        account_name=name or account_id,
+        account_type="checking",
+        account_number=number,
+        currency="USD",
+    )
+
+
+def link(account: Any, target_id: str = "1", target_name: str = "Checking") -> Any:
+    """Link the account as QBO would (a feed starting a week ago), for benchmarks that never
+    deliver to the sandbox."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from accounts.audit import Actor
+    from feeds import feed_rules
+
+    return feed_rules.link_feed(
+        account,
+        target_account_id=target_id,
+        target_account_name=target_name,
+        target_account_type="Bank",
+        feed_start_date=timezone.localdate() - dt.timedelta(days=7),
+        actor=Actor.system(),
+    )
+
+
+def link_in_sandbox(account: Any) -> Any:
+    """Link the account to a chart account of its own in the sandbox company, and tell the
+    sandbox (`LinkedFeed.record`), so that deliveries to the sandbox are taken."""
+    from qbo_sandbox.models import ChartAccount, LinkedFeed, SandboxCompany
+
+    target = ChartAccount.objects.create(
+        company=SandboxCompany.current(), name=f"Bank {account.account_id}", account_type="Bank"
+    )
+    feed = link(account, str(target.pk), target.name)
+    LinkedFeed.record(
+        feed.pk,
+        target,
+        source_account_id=account.account_id,
+        display_name=account.account_name,
+        currency=account.currency,
+        feed_start_date=feed.feed_start_date,
+    )
+    return feed
+
+
+def transaction_rows(
+    account: Any,
+    operation: Any,
+    numbers: range,
+    *,
+    prefix: str,
+    date: Callable[[int], Any],
+    description: str = "Card purchase #{i}",
+    balance: bool = False,
+    delivered: Any = None,
+) -> list[Any]:
+    """Unsaved transactions of the account, the shape the API stores; the i-th (for i in
+    `numbers`) has the id prefix + i and is dated `date(i)`; pending, or delivered at
+    `delivered`."""
+    from decimal import Decimal
+
+    from feeds.models import BankTransaction
+
+    state = {"delivery_state": "delivered", "delivered": delivered} if delivered else {}
+    return [
+        BankTransaction(
+            source_account=account,
+            transaction_id=f"{prefix}{i:06}",
+            cleared_on_date=date(i),
+            amount=Decimal(f"-{1 + i % 500}.{i % 100:02}"),
+            description=description.format(i=i),
+            transaction_type="Debit",
+            balance=Decimal(f"{10000 - i % 9000}.00") if balance else None,
+            push_operation=operation,
+            **state,
+        )
+        for i in numbers
+    ]
+
+
+def add_operation(account: Any) -> Any:
+    from feeds.models import PushOperation
+
+    return PushOperation.objects.create(
+        company_id=account.connection.company_id,
+        connection_id=account.connection_id,
+        source_account=account,
+        account_id=account.account_id,
+    )
+
+
+def add_transactions(account: Any, count: int, **rows: Any) -> None:
+    """`count` transactions written to the account as one push operation (`rows`: what
+    `transaction_rows` takes), inserted 10,000 at a time."""
+    from feeds.models import BankTransaction
+
+    operation = add_operation(account)
+    for start in range(0, count, 10_000):
+        BankTransaction.objects.bulk_create(
+            transaction_rows(account, operation, range(start, min(count, start + 10_000)), **rows),
+            batch_size=1000,
+        )
+
+
+def save_results(name: str, legs: list[Any]) -> None:
+    """bench/results/<name>.json"""
+    import json
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(legs, indent=2) + "\n")

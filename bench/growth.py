@@ -29,11 +29,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 from common import (  # noqa: E402
-    RESULTS,
     ROOT,
+    add_account,
+    add_transactions,
+    bench_connection,
     bench_env,
     each_database,
     free_port,
+    link_in_sandbox,
+    save_results,
     start_gunicorn,
     stop,
 )
@@ -50,66 +54,30 @@ def measure(base: int) -> list[dict]:
 
     django.setup()
     import datetime as dt
-    from decimal import Decimal
 
-    from django.core.management import call_command
     from django.test import Client
     from django.utils import timezone
 
-    from accounts.models import ApiClient, ApiKey, Company, OrganizationSettings
     from feeds import delivery
     from feeds.maintenance import run_daily_maintenance
-    from feeds.models import BankTransaction, Connection, Feed, PushOperation, SourceAccount
-    from qbo_sandbox.models import ChartAccount, SandboxCompany
-    from tests.makers import make_linked_feed
+    from feeds.models import BankTransaction, Feed, SourceAccount
 
-    call_command("migrate", verbosity=0)
-    OrganizationSettings.objects.update_or_create(pk=1, defaults={"integration_enabled": True})
-    client_row = ApiClient.objects.create(name="bench")
-    key = ApiKey.issue(client_row, "bench")[1]
-    company = Company.objects.create(client=client_row, name="Bench Co", country="US")
-    connection = Connection.objects.create(company=company)
-    sandbox = SandboxCompany.current()
+    bench = bench_connection()
+    company, connection, key = bench.company, bench.connection, bench.key
     today = timezone.localdate()
     now = timezone.now()
     accounts: list[SourceAccount] = []
-    serial = 0
 
-    def add_account() -> SourceAccount:
-        nonlocal serial
-        serial += 1
-        name = f"acct-{serial:05}"
-        account = SourceAccount.objects.create(
-            connection=connection,
-            account_id=name,
-            account_name=name,
-            account_type="checking",
-            account_number="000111222333",
-            currency="USD",
+    def new_account() -> SourceAccount:
+        account = add_account(connection, f"acct-{len(accounts) + 1:05}")
+        link_in_sandbox(account)
+        add_transactions(
+            account,
+            STORED_PER_ACCOUNT,
+            prefix="stored-",
+            date=lambda i: today - dt.timedelta(days=7 - i * 7 // STORED_PER_ACCOUNT),
+            delivered=now,
         )
-        target = ChartAccount.objects.create(company=sandbox, name=name, account_type="Bank")
-        make_linked_feed(account, target)
-        operation = PushOperation.objects.create(
-            company=company, connection=connection, source_account=account, account_id=name
-        )
-        BankTransaction.objects.bulk_create(
-            [
-                BankTransaction(
-                    source_account=account,
-                    transaction_id=f"stored-{i:05}",
-                    cleared_on_date=today - dt.timedelta(days=7 - i * 7 // STORED_PER_ACCOUNT),
-                    amount=Decimal(f"-{1 + i % 500}.{i % 100:02}"),
-                    description=f"Card purchase #{i}",
-                    transaction_type="Debit",
-                    push_operation=operation,
-                    delivery_state="delivered",
-                    delivered=now,
-                )
-                for i in range(STORED_PER_ACCOUNT)
-            ],
-            batch_size=1000,
-        )
-        account.operation = operation
         return account
 
     http = Client()
@@ -117,7 +85,7 @@ def measure(base: int) -> list[dict]:
     results = []
     for scale in SCALES:
         while len(accounts) < base * scale:
-            accounts.append(add_account())
+            accounts.append(new_account())
         print(f"scale {scale}x: {len(accounts)} accounts", file=sys.stderr)
 
         # Write path: three 1000-transaction writes into the newest account.
@@ -153,19 +121,8 @@ def measure(base: int) -> list[dict]:
 
         # Daily push: 20 pending on every account, delivered feed by feed.
         for account in accounts:
-            BankTransaction.objects.bulk_create(
-                [
-                    BankTransaction(
-                        source_account=account,
-                        transaction_id=f"p{scale}-{i:03}",
-                        cleared_on_date=today,
-                        amount=Decimal("-3.50"),
-                        description="Coffee",
-                        transaction_type="Debit",
-                        push_operation=account.operation,
-                    )
-                    for i in range(PENDING_PER_ACCOUNT)
-                ]
+            add_transactions(
+                account, PENDING_PER_ACCOUNT, prefix=f"p{scale}-", date=lambda i: today
             )
         pending = PENDING_PER_ACCOUNT * len(accounts)
         began = time.perf_counter()
@@ -248,8 +205,7 @@ def main() -> None:
                 cells.append(f"{row[key]:>9.3f} ({row[f'{key}_vs_1x']:.2f}x)")
             print(f"  {str(row['scale']) + 'x':<7}{row['accounts']:>9}{row['stored']:>9}", end="")
             print("".join(f"{c:>18}" if i < 2 else f"{c:>20}" for i, c in enumerate(cells)))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "growth.json").write_text(json.dumps(legs, indent=2) + "\n")
+    save_results("growth", legs)
 
 
 if __name__ == "__main__":

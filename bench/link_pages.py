@@ -25,10 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 from common import (  # noqa: E402
-    RESULTS,
+    add_account,
+    bench_connection,
     bench_env,
     each_database,
     free_port,
+    save_results,
     start_gunicorn,
     stop,
 )
@@ -47,35 +49,15 @@ def inner_setup() -> dict:
     import django
 
     django.setup()
-    from django.core.management import call_command
-
-    from accounts.models import ApiClient, Company, OrganizationSettings
     from feeds import link_urls
-    from feeds.models import Connection, SourceAccount
 
-    call_command("migrate", verbosity=0)
-    OrganizationSettings.objects.update_or_create(
-        pk=1,
-        defaults={
-            "integration_enabled": True,
-            "institution_name": "Maple Bank",
-            "callout_title_en": "Welcome",
-            "callout_body_en": "Your accounts, in QuickBooks every morning.",
-        },
-    )
-    company = Company.objects.create(
-        client=ApiClient.objects.create(name="bench"), name="Bench Co", country="US"
-    )
-    connection = Connection.objects.create(company=company)
+    connection = bench_connection(
+        institution_name="Maple Bank",
+        callout_title_en="Welcome",
+        callout_body_en="Your accounts, in QuickBooks every morning.",
+    ).connection
     for n in range(50):
-        SourceAccount.objects.create(
-            connection=connection,
-            account_id=f"acct-{n}",
-            account_name=f"Account {n}",
-            account_type="checking",
-            account_number=f"0001112223{n:02}",
-            currency="USD",
-        )
+        add_account(connection, f"acct-{n}", f"Account {n}", f"0001112223{n:02}")
     return {"url": link_urls.link_url(connection)}  # SITE_URL is the server's address
 
 
@@ -201,8 +183,7 @@ def main() -> None:
                 f"  {label:<26}{f['median_ms']:>7.1f}ms{f['p99_ms']:>7.1f}ms{f['rps']:>8.0f}"
                 f"{f['median_vs_baseline']:>11.1f}x{'≤1.5x':>8}"
             )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "link_pages.json").write_text(json.dumps(legs, indent=2) + "\n")
+    save_results("link_pages", legs)
 
 
 if __name__ == "__main__":

@@ -23,11 +23,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 from common import (  # noqa: E402
-    RESULTS,
     ROOT,
+    add_account,
+    add_transactions,
+    bench_connection,
     bench_env,
     each_database,
     free_port,
+    link_in_sandbox,
+    save_results,
     start_gunicorn,
     stop,
 )
@@ -48,22 +52,10 @@ def inner_setup(counts: list[int], fan_feeds: int = 0, fan_each: int = 0) -> dic
     then `fan_feeds` more feeds with `fan_each` pending each."""
     _django()
     import datetime as dt
-    from decimal import Decimal
 
-    from django.core.management import call_command
     from django.utils import timezone
 
-    from accounts.models import ApiClient, Company, OrganizationSettings
-    from feeds.models import BankTransaction, Connection, PushOperation, SourceAccount
-    from qbo_sandbox.models import ChartAccount, SandboxCompany
-    from tests.makers import make_linked_feed
-
-    call_command("migrate", verbosity=0)
-    OrganizationSettings.objects.update_or_create(pk=1, defaults={"integration_enabled": True})
-    company = Company.objects.create(
-        client=ApiClient.objects.create(name="bench"), name="Bench Co", country="US"
-    )
-    connection = Connection.objects.create(company=company)
+    bench = bench_connection()
     today = timezone.localdate()
     feeds = {}
     plan = [
@@ -72,38 +64,16 @@ def inner_setup(counts: list[int], fan_feeds: int = 0, fan_each: int = 0) -> dic
         *((f"fan-{n:05}", fan_each) for n in range(fan_feeds)),
     ]
     for name, count in plan:
-        account = SourceAccount.objects.create(
-            connection=connection,
-            account_id=name,
-            account_name=name,
-            account_type="checking",
-            account_number="000111222333",
-            currency="USD",
+        account = add_account(bench.connection, name)
+        feed = link_in_sandbox(account)
+        add_transactions(
+            account,
+            count,
+            prefix=f"{name}-",
+            date=lambda i: today - dt.timedelta(days=i % 7),
+            description="Card purchase #{i} at a coffee roaster, Montréal QC",
+            balance=True,
         )
-        target = ChartAccount.objects.create(
-            company=SandboxCompany.current(), name=f"Bank {name}", account_type="Bank"
-        )
-        feed = make_linked_feed(account, target)
-        operation = PushOperation.objects.create(
-            company=company, connection=connection, source_account=account, account_id=name
-        )
-        for start in range(0, count, 10_000):
-            BankTransaction.objects.bulk_create(
-                [
-                    BankTransaction(
-                        source_account=account,
-                        transaction_id=f"{name}-{i:06}",
-                        cleared_on_date=today - dt.timedelta(days=i % 7),
-                        amount=Decimal(f"-{1 + i % 500}.{i % 100:02}"),
-                        description=f"Card purchase #{i} at a coffee roaster, Montréal QC",
-                        transaction_type="Debit",
-                        balance=Decimal(f"{10000 - i % 9000}.00"),
-                        push_operation=operation,
-                    )
-                    for i in range(start, min(count, start + 10_000))
-                ],
-                batch_size=1000,
-            )
         if not name.startswith("fan-"):
             feeds[name] = feed.pk
     return feeds
@@ -400,8 +370,7 @@ def main() -> None:
                 f"{leg['bare_loop_small_batches']['tx_per_s']:>11.0f}"
                 f"{leg['daily_push_ratio_of_bare_loop']:>7.0%}{'≥80%':>8}"
             )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "push.json").write_text(json.dumps(legs, indent=2) + "\n")
+    save_results("push", legs)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 from common import (  # noqa: E402
-    RESULTS,
     ROOT,
+    add_account,
+    add_operation,
+    bench_connection,
     bench_env,
     each_database,
+    link,
+    save_results,
+    transaction_rows,
 )
 
 
@@ -34,41 +39,17 @@ def measure(rounds: int) -> dict:
     import django
 
     django.setup()
-    import datetime as dt
-    from decimal import Decimal
 
-    from django.core.management import call_command
     from django.test import Client
     from django.utils import timezone
 
-    from accounts.audit import Actor
-    from accounts.models import ApiClient, ApiKey, Company, OrganizationSettings
-    from feeds import feed_rules
-    from feeds.models import BankTransaction, Connection, PushOperation, SourceAccount
+    from feeds.models import BankTransaction
 
-    call_command("migrate", verbosity=0)
-    OrganizationSettings.objects.update_or_create(pk=1, defaults={"integration_enabled": True})
-    client_row = ApiClient.objects.create(name="bench")
-    key = ApiKey.issue(client_row, "bench")[1]
-    company = Company.objects.create(client=client_row, name="Bench Co", country="US")
-    connection = Connection.objects.create(company=company)
-    account = SourceAccount.objects.create(
-        connection=connection,
-        account_id="bench-chk",
-        account_name="Bench checking",
-        account_type="checking",
-        account_number="000111222333",
-        currency="USD",
-    )
+    bench = bench_connection()
+    company, connection, key = bench.company, bench.connection, bench.key
+    account = add_account(connection, "bench-chk", "Bench checking")
     today = timezone.localdate()
-    feed_rules.link_feed(
-        account,
-        target_account_id="1",
-        target_account_name="Checking",
-        target_account_type="Bank",
-        feed_start_date=today - dt.timedelta(days=7),
-        actor=Actor.system(),
-    )
+    link(account)
     path = (
         f"/api/v1/companies/{company.pk}/connections/{connection.pk}/push/bankAccounts/"
         "bench-chk/bankTransactions"
@@ -90,9 +71,7 @@ def measure(rounds: int) -> dict:
         return json.dumps({"accountId": "bench-chk", "transactions": items}).encode()
 
     api_times, bulk_times = [], []
-    operation = PushOperation.objects.create(
-        company=company, connection=connection, source_account=account, account_id="bench-chk"
-    )
+    operation = add_operation(account)
     for round_ in range(rounds + 1):  # the first round warms up and is not counted
         payload = body(round_)
         start = time.perf_counter()
@@ -103,19 +82,15 @@ def measure(rounds: int) -> dict:
         if round_:
             api_times.append(elapsed)
 
-        rows = [
-            BankTransaction(
-                source_account=account,
-                transaction_id=f"bulk{round_}-{i:04}",
-                cleared_on_date=today,
-                amount=Decimal(f"-{1 + i % 500}.{i % 100:02}"),
-                description=f"Card purchase #{i} at a coffee roaster, Montréal QC",
-                transaction_type="Debit",
-                balance=Decimal(f"{10000 - i}.00"),
-                push_operation=operation,
-            )
-            for i in range(1000)
-        ]
+        rows = transaction_rows(
+            account,
+            operation,
+            range(1000),
+            prefix=f"bulk{round_}-",
+            date=lambda i: today,
+            description="Card purchase #{i} at a coffee roaster, Montréal QC",
+            balance=True,
+        )
         start = time.perf_counter()
         BankTransaction.objects.bulk_create(rows, batch_size=500)
         elapsed = time.perf_counter() - start
@@ -171,8 +146,7 @@ def main() -> None:
             f"{leg['bulk_create_median'] * 1000:>12.0f}ms{ratio:>10.0%}"
             f"{1000 / leg['api_median']:>12.0f}"
         )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "write_1000.json").write_text(json.dumps(legs, indent=2) + "\n")
+    save_results("write_1000", legs)
 
 
 if __name__ == "__main__":

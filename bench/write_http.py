@@ -23,12 +23,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 from common import (  # noqa: E402
-    RESULTS,
+    add_account,
+    add_operation,
+    bench_connection,
     bench_env,
     each_database,
     free_port,
+    link,
+    save_results,
     start_gunicorn,
     stop,
+    transaction_rows,
 )
 
 GUNICORN_WORKERS = 4
@@ -51,45 +56,16 @@ def inner_setup(accounts: int) -> dict:
     import django
 
     django.setup()
-    import datetime as dt
-
-    from django.core.management import call_command
-    from django.utils import timezone
-
-    from accounts.audit import Actor
-    from accounts.models import ApiClient, ApiKey, Company, OrganizationSettings
-    from feeds import feed_rules
-    from feeds.models import Connection, SourceAccount
-
-    call_command("migrate", verbosity=0)
-    OrganizationSettings.objects.update_or_create(pk=1, defaults={"integration_enabled": True})
-    client = ApiClient.objects.create(name="bench")
-    key = ApiKey.issue(client, "bench")[1]
-    company = Company.objects.create(client=client, name="Bench Co", country="US")
-    connection = Connection.objects.create(company=company)
-    today = timezone.localdate()
+    bench = bench_connection()
+    company, connection = bench.company, bench.connection
     paths = []
     for n in range(accounts + 1):  # the last one is for the baselines
-        account = SourceAccount.objects.create(
-            connection=connection,
-            account_id=f"acct-{n}",
-            account_name=f"Account {n}",
-            account_type="checking",
-            account_number="000111222333",
-            currency="USD",
-        )
-        feed_rules.link_feed(
-            account,
-            target_account_id=str(n),
-            target_account_name=f"Bank {n}",
-            target_account_type="Bank",
-            feed_start_date=today - dt.timedelta(days=7),
-            actor=Actor.system(),
-        )
+        link(add_account(connection, f"acct-{n}", f"Account {n}"), str(n), f"Bank {n}")
         paths.append(
             f"/api/v1/companies/{company.pk}/connections/{connection.pk}/push/bankAccounts/"
             f"acct-{n}/bankTransactions"
         )
+    key = bench.key
     return {"key": key, "paths": paths[:-1], "baseline_account": f"acct-{accounts}"}
 
 
@@ -103,31 +79,22 @@ def inner_baselines(total: int) -> dict:
     from django.db import connection
     from django.utils import timezone
 
-    from feeds.models import BankTransaction, PushOperation, SourceAccount
+    from feeds.models import BankTransaction, SourceAccount
 
     account = SourceAccount.objects.get(account_id=os.environ["BASELINE_ACCOUNT"])
-    operation = PushOperation.objects.create(
-        company=account.connection.company,
-        connection=account.connection,
-        source_account=account,
-        account_id=account.account_id,
-    )
+    operation = add_operation(account)
     today = timezone.localdate()
 
     def objects(prefix: str, start: int) -> list[BankTransaction]:
-        return [
-            BankTransaction(
-                source_account=account,
-                transaction_id=f"{prefix}-{i:07}",
-                cleared_on_date=today,
-                amount=Decimal(f"-{1 + i % 500}.{i % 100:02}"),
-                description=f"Card purchase #{i} at a coffee roaster, Montréal QC",
-                transaction_type="Debit",
-                balance=Decimal(f"{10000 - i % 9000}.00"),
-                push_operation=operation,
-            )
-            for i in range(start, start + 1000)
-        ]
+        return transaction_rows(
+            account,
+            operation,
+            range(start, start + 1000),
+            prefix=f"{prefix}-",
+            date=lambda i: today,
+            description="Card purchase #{i} at a coffee roaster, Montréal QC",
+            balance=True,
+        )
 
     result = {}
     began = time.perf_counter()
@@ -292,8 +259,7 @@ def main() -> None:
             f"{leg['database']:<12}{leg['api_tx_per_s']:>10.0f}{leg['bulk_create_tx_per_s']:>13.0f}"
             f"{copy}{leg['ratio_of_bulk_create']:>10.0%}{'≥50%':>8}"
         )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "write_http.json").write_text(json.dumps(legs, indent=2) + "\n")
+    save_results("write_http", legs)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Statuses are read-only fields here: they change only through actions that call
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -17,11 +18,10 @@ from django.utils.translation import ngettext
 
 from accounts.admin import ReadOnlyAdmin, ReadOnlyInline
 from accounts.audit import Actor, record
-from feeds import credentials, delivery, lifecycle
+from feeds import connection_rules, credentials, delivery, lifecycle
 from feeds.models import (
     BankTransaction,
     Connection,
-    ConnectionStatus,
     CredentialSet,
     DeliveryBatch,
     DeliveryState,
@@ -34,15 +34,22 @@ from feeds.models import (
 
 
 def _apply(
-    model_admin: admin.ModelAdmin, request: HttpRequest, objects: QuerySet, to: str, **updates: Any
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    objects: QuerySet,
+    to: str | Callable[..., Any],
+    **updates: Any,
 ) -> None:
-    """Move each object to `to`; report how many moved and which could not."""
+    """Move each object to the status `to`, or through the domain function `to`; report how
+    many moved and which could not."""
     done, refused = 0, []
+    actor = Actor.operator(request.user)
     for obj in objects:
         try:
-            lifecycle.transition(
-                obj, to, actor=Actor.operator(request.user), reason="admin action", updates=updates
-            )
+            if not callable(to):
+                lifecycle.transition(obj, to, actor=actor, reason="admin action", updates=updates)
+            elif to(obj, actor=actor, reason="admin action") is False:
+                continue  # nothing to do (already so)
             done += 1
         except lifecycle.IllegalTransition as exc:
             refused.append(str(exc))
@@ -83,11 +90,12 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Unlink selected connections"))
     def unlink(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
-        _apply(self, request, queryset, ConnectionStatus.UNLINKED)
+        _apply(self, request, queryset, connection_rules.unlink)
 
     @admin.action(description=_("Deauthorize selected connections"))
     def deauthorize(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
-        _apply(self, request, queryset, ConnectionStatus.DEAUTHORIZED)
+        # As the API's delete: Link URLs and unused credentials stop working too.
+        _apply(self, request, queryset, connection_rules.deauthorize)
 
 
 class FeedInline(ReadOnlyInline):

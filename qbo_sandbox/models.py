@@ -3,6 +3,8 @@ linksite, what linksite pushed, and the faults to inject. It never imports feeds
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
@@ -109,6 +111,41 @@ class LinkedFeed(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == FeedStatus.ACTIVE
+
+    @classmethod
+    def record(
+        cls,
+        feed_id: str,
+        chart_account: ChartAccount,
+        *,
+        source_account_id: str,
+        display_name: str,
+        feed_start_date: dt.date,
+        account_type: str = "",
+        currency: str = "",
+        institution_name: str = "",
+    ) -> LinkedFeed:
+        """The sandbox's record of a feed linksite linked (its `feedId`), active, on
+        `chart_account`: what the Link account wizard writes once linksite has answered.
+
+        Tests and benchmarks that link an account in linksite's own domain, without the wizard
+        (thousands of feeds, or no web server), tell the sandbox about it through this and
+        nothing else, so the sandbox's tables stay the sandbox's business."""
+        feed, _created = cls.objects.update_or_create(
+            feed_id=feed_id,
+            defaults={
+                "chart_account": chart_account,
+                "source_account_id": source_account_id,
+                "source_display_name": display_name,
+                "source_account_type": account_type,
+                "currency": currency[:3],
+                "institution_name": institution_name,
+                "status": FeedStatus.ACTIVE,
+                "feed_start_date": feed_start_date,
+                "disconnected_at": None,
+            },
+        )
+        return feed
 
 
 class ReceivedBatch(models.Model):

@@ -123,11 +123,11 @@ def make_linked_feed(
         feed_start_date=start or timezone.localdate() - dt.timedelta(days=7),
         actor=Actor.system(),
     )
-    LinkedFeed.objects.create(
-        feed_id=feed.pk,
-        chart_account=chart_account,
+    LinkedFeed.record(
+        feed.pk,
+        chart_account,
         source_account_id=account.account_id,
-        source_display_name=account.account_name,
+        display_name=account.account_name,
         currency=account.currency,
         feed_start_date=feed.feed_start_date,
     )

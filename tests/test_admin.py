@@ -19,6 +19,7 @@ from django_q.models import Schedule, Task
 from django_q.tasks import async_task
 
 from accounts.models import ApiClient, ApiKey, AuditEvent, OrganizationSettings
+from feeds.link_urls import LinkTokenError, make_token, read_token
 from feeds.models import CredentialSet, DeliveryBatch, LinkSession
 from qbo_sandbox.models import (
     ChartAccount,
@@ -66,11 +67,11 @@ def everything(alice, operator):
     async_task("feeds.tasks.daily_maintenance")  # a queued task in the ORM broker
     # The QBO sandbox's own rows (its company, accounts and fault settings come with migrations).
     SandboxCompany.current()  # also after an earlier transactional test's flush
-    sandbox_feed = LinkedFeed.objects.create(
-        feed_id="fd_sandbox",
-        chart_account=ChartAccount.objects.get(name="Checking"),
+    sandbox_feed = LinkedFeed.record(
+        "fd_sandbox",
+        ChartAccount.objects.get(name="Checking"),
         source_account_id="alice-chk",
-        source_display_name="Alice Checking ••••6789",
+        display_name="Alice Checking ••••6789",
         feed_start_date=timezone.localdate(),
     )
     received = ReceivedBatch.objects.create(batch_id="b-1", feed=sandbox_feed)
@@ -343,3 +344,23 @@ def test_the_feed_list_shows_pending_count_last_delivery_and_last_error(
     assert shown["last_delivery"] != "-"
     detail = operator_client.get(f"/admin/feeds/feed/{feed.pk}/change/").content.decode()
     assert "503: QuickBooks is temporarily unavailable." in detail
+
+
+def test_deauthorizing_in_admin_also_stops_link_urls_and_unused_credentials(
+    operator_client, alice
+):
+    token = make_token(alice.connection)
+    cred = make_credentials(alice.connection)
+    operator_client.post(
+        "/admin/feeds/connection/",
+        {"action": "deauthorize", "_selected_action": [alice.connection.pk]},
+    )
+    alice.connection.refresh_from_db()
+    cred.refresh_from_db()
+    assert alice.connection.status == "Deauthorized"
+    assert cred.state == "revoked"
+    with pytest.raises(LinkTokenError):
+        read_token(token)
+    assert AuditEvent.objects.filter(
+        action="credentials.revoked", actor_type="operator", object_id=str(alice.connection.pk)
+    ).exists()

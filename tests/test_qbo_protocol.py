@@ -452,11 +452,11 @@ def test_the_outbound_client_pushes_signed_batches_the_sandbox_accepts_once(
 
     settings.QBO_BASE_URL = f"{live_server.url}/qbo-sandbox/api/v1"
     SandboxCompany.current()  # its default accounts, also after an earlier test's flush
-    LinkedFeed.objects.create(
-        feed_id="fd_client_test",
-        chart_account=ChartAccount.objects.get(name="Checking"),
+    LinkedFeed.record(
+        "fd_client_test",
+        ChartAccount.objects.get(name="Checking"),
         source_account_id="alice-chk",
-        source_display_name="Alice Checking",
+        display_name="Alice Checking",
         feed_start_date=TODAY,
     )
     batch = {

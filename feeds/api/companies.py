@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 
 from django.db import transaction
-from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
 from accounts.audit import record
 from accounts.models import Company
-from feeds import credentials, lifecycle
+from feeds import connection_rules, lifecycle
 from feeds.api import common
 from feeds.api.errors import ApiError, field_error
 from feeds.api.responses import responses
@@ -101,9 +100,7 @@ def create_connection(request: HttpRequest, companyId: uuid.UUID, payload: Conne
     company = common.company_or_404(request, companyId)
     common.require_supported(company)
     common.require_enabled()
-    with transaction.atomic():
-        connection = Connection.objects.create(company=company)
-        record(common.actor(request), "connection.created", connection)
+    connection = connection_rules.open_connection(company, actor=common.actor(request))
     return common.connection_json(connection)
 
 
@@ -141,9 +138,7 @@ def update_connection(
             f"Only a Linked connection can be unlinked; this one is {connection.status}.",
         )
     try:
-        lifecycle.transition(
-            connection, ConnectionStatus.UNLINKED, actor=common.actor(request), reason="API"
-        )
+        connection_rules.unlink(connection, actor=common.actor(request), reason="API")
     except lifecycle.IllegalTransition as exc:
         raise ApiError(409, str(exc)) from None
     return common.connection_json(connection)
@@ -155,11 +150,5 @@ def delete_connection(request: HttpRequest, companyId: uuid.UUID, connectionId: 
     and it cannot be linked again (create a new connection). It stays readable, with status
     Deauthorized, with its accounts, transactions and push operations."""
     connection = common.connection_or_404(request, companyId, connectionId)
-    if connection.status == ConnectionStatus.DEAUTHORIZED:
-        return HttpResponse(status=204)
-    who = common.actor(request)
-    with transaction.atomic():
-        lifecycle.transition(connection, ConnectionStatus.DEAUTHORIZED, actor=who, reason="API")
-        Connection.objects.filter(pk=connection.pk).update(link_generation=F("link_generation") + 1)
-        credentials.revoke_unused(connection, actor=who)
+    connection_rules.deauthorize(connection, actor=common.actor(request), reason="API")
     return HttpResponse(status=204)
