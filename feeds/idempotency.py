@@ -1,17 +1,17 @@
-"""`Idempotency-Key` for transaction writes (`product.md` §8), per API client, kept 24 hours.
+"""Transaction writes under an `Idempotency-Key` (`product.md` §8), per API client, kept 24 hours.
 
-`once` runs a write at most once per key: it claims the key (`begin`), runs the write and
-completes the key in the same database transaction (`complete`), or releases the key if the
-write raised (`release`). The same key with the same body replays the first push operation; with
-another body it is refused (`KeyReused`); while the first request still runs, a retry is told to
-wait (`KeyInFlight`). A lease lets a retry take over a key whose first request died mid-way."""
+`write_once` runs a write (`writes.write_transactions`) at most once per key: it claims the key
+(`begin`), writes and completes the key in the same database transaction (`complete`), or
+releases the key if the write raised (`release`). The same key with the same body replays the
+first push operation; with another body it is refused (`KeyReused`); while the first request
+still runs, a retry is told to wait (`KeyInFlight`). A lease lets a retry take over a key whose
+first request died mid-way."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,8 +19,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.audit import Actor
 from accounts.models import ApiClient
-from feeds.models import IdempotencyKey, PushOperation
+from feeds import writes
+from feeds.models import IdempotencyKey, PushOperation, SourceAccount
 
 MAX_KEY_LENGTH = 128
 RETENTION = dt.timedelta(hours=24)
@@ -132,18 +134,22 @@ def check_key(key: str) -> None:
         )
 
 
-def once(
+def write_once(
+    account: SourceAccount,
+    body: Any,
+    *,
+    path_account_id: str,
+    actor: Actor,
     client: ApiClient,
     key: str | None,
-    request_hash: Callable[[], str],
-    write: Callable[[], PushOperation],
+    request_path: str,
 ) -> tuple[PushOperation, bool]:
-    """Run `write` (a database transaction of its own is opened around it) unless this key
-    already ran it: (the push operation, whether it is a replay). Without a key, just write."""
+    """`writes.write_transactions` unless this key already ran it: (the push operation, whether
+    it is the first request's, replayed). Without a key, just the write. Raises `KeyRefused`."""
     claim = None
     if key is not None:
         check_key(key)
-        claim = begin(client, key, request_hash())
+        claim = begin(client, key, fingerprint(request_path, body))
         if claim.outcome == "mismatch":
             raise KeyReused(
                 "This Idempotency-Key was already used with a different request in the last "
@@ -157,7 +163,9 @@ def once(
             return claim.push_operation, True
     try:
         with transaction.atomic():
-            operation = write()
+            operation = writes.write_transactions(
+                account, body, path_account_id=path_account_id, actor=actor
+            )
             if claim is not None and claim.record is not None:
                 complete(claim.record, operation)
     except BaseException:

@@ -19,8 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.audit import Actor
-from accounts.models import ApiClient
-from feeds import idempotency, lifecycle
+from feeds import lifecycle
 from feeds.models import (
     HISTORY_DAYS,
     BankTransaction,
@@ -510,23 +509,3 @@ def write_transactions(
             warnings=len(report.warnings),
         )
     return operation
-
-
-def write_transactions_once(
-    account: SourceAccount,
-    body: Any,
-    *,
-    path_account_id: str,
-    actor: Actor,
-    client: ApiClient,
-    idempotency_key: str | None,
-    request_path: str,
-) -> tuple[PushOperation, bool]:
-    """`write_transactions` under the client's `Idempotency-Key`, if it sent one: (the push
-    operation, whether it replays the first request's). Raises `idempotency.KeyRefused`."""
-    return idempotency.once(
-        client,
-        idempotency_key,
-        lambda: idempotency.fingerprint(request_path, body),
-        lambda: write_transactions(account, body, path_account_id=path_account_id, actor=actor),
-    )

@@ -346,9 +346,7 @@ def test_the_feed_list_shows_pending_count_last_delivery_and_last_error(
     assert "503: QuickBooks is temporarily unavailable." in detail
 
 
-def test_deauthorizing_in_admin_also_stops_link_urls_and_unused_credentials(
-    operator_client, alice
-):
+def test_deauthorizing_in_admin_also_stops_link_urls_and_unused_credentials(operator_client, alice):
     token = make_token(alice.connection)
     cred = make_credentials(alice.connection)
     operator_client.post(

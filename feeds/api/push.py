@@ -91,13 +91,13 @@ def write_transactions(
     account = common.account_or_404(connection, accountId, feeds=False)
     body = json_body.json_object(request)
     try:
-        operation, replayed = writes.write_transactions_once(
+        operation, replayed = idempotency.write_once(
             account,
             body,
             path_account_id=accountId,
             actor=common.actor(request),
             client=common.api_key(request).client,
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            key=request.headers.get("Idempotency-Key"),
             request_path=request.path,
         )
     except idempotency.InvalidKey as exc:
