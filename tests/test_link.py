@@ -44,6 +44,8 @@ from tests.makers import (
 
 ROOT = Path(__file__).resolve().parent.parent
 LINK_TEMPLATES = ROOT / "templates" / "link"
+# What the Link pages take from the templates shared with other pages.
+SHARED_TEMPLATES = [ROOT / "templates" / "base.html", ROOT / "templates" / "_language_toggle.html"]
 LINK_VIEWS = ROOT / "feeds" / "link" / "views.py"
 LINK_FORMS = ROOT / "feeds" / "link" / "forms.py"
 
@@ -513,6 +515,22 @@ def test_the_connect_screen_says_what_is_shared_and_with_whom(session):
     assert 'href="/link/accounts"' in body(session.get("/link/"))
 
 
+def test_every_link_page_extends_the_link_base_which_extends_the_shared_base():
+    pages = [p for p in sorted(LINK_TEMPLATES.glob("*.html")) if not p.name.startswith("_")]
+    assert "problem.html" in [p.name for p in pages]
+    for page in pages:
+        if page.name == "base.html":
+            continue
+        assert page.read_text("utf-8").startswith('{% extends "link/base.html" %}'), page.name
+    base = (LINK_TEMPLATES / "base.html").read_text("utf-8")
+    assert base.startswith('{% extends "base.html" %}')
+    # The page head is written once, in templates/base.html.
+    for path in [*LINK_TEMPLATES.glob("*.html"), *SHARED_TEMPLATES[1:]]:
+        text = path.read_text("utf-8").lower()
+        for tag in ("<!doctype", "<html", "<head", "<meta", "<title", "<body"):
+            assert not re.search(tag + r"\b", text), (path.name, tag)
+
+
 def test_link_pages_load_no_inline_script_nor_anything_from_another_site(session, alice):
     pages = [body(screen(session, name, alice)) for name in SCREENS]
     pages.append(body(Client().get("/link/")))
@@ -545,7 +563,7 @@ def _msgids(source: str) -> set[str]:
 
 def template_msgids() -> set[str]:
     ids: set[str] = set()
-    for path in sorted(LINK_TEMPLATES.glob("*.html")):
+    for path in [*sorted(LINK_TEMPLATES.glob("*.html")), *SHARED_TEMPLATES]:
         ids |= _msgids(templatize(path.read_text("utf-8")))
     return ids
 

@@ -410,6 +410,18 @@ def test_the_pages_have_no_inline_script_or_style(client, feed):
         assert "<script" not in page and "style=" not in page and "<style" not in page, path
 
 
+def test_every_sandbox_page_extends_the_sandbox_base_which_extends_the_shared_base():
+    folder = ROOT / "templates" / "qbo_sandbox"
+    pages = [p for p in sorted(folder.glob("*.html")) if not p.name.startswith("_")]
+    assert len(pages) > 5
+    for page in pages:
+        text = page.read_text("utf-8")
+        expected = "base.html" if page.name == "base.html" else "qbo_sandbox/base.html"
+        assert text.startswith(f'{{% extends "{expected}" %}}'), page.name
+        for tag in ("<!doctype", "<html", "<head", "<meta", "<title", "<body"):
+            assert not re.search(tag + r"\b", text.lower()), (page.name, tag)
+
+
 def test_feed_start_dates_go_from_today_back_seven_days():
     dates = start_date_choices(dt.date(2026, 3, 2))
     assert dates[0] == dt.date(2026, 3, 2) and dates[-1] == dt.date(2026, 2, 23)
