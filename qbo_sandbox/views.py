@@ -22,10 +22,10 @@ from qbo_sandbox.forms import (
     CredentialsForm,
     EditFeedForm,
     FaultSettingsForm,
+    LinkAccountsForm,
     NewAccountForm,
     SearchForm,
     TermsForm,
-    clean_new_account_name,
 )
 from qbo_sandbox.models import (
     ChartAccount,
@@ -192,7 +192,7 @@ def link_search(request: HttpRequest) -> HttpResponse:
             return redirect("qbo_sandbox:link")
         return redirect("qbo_sandbox:link-terms")
     form = SearchForm(request.GET)
-    query = form.data.get("q", "").strip() if form.is_valid() else ""
+    query = form.cleaned_data["q"] if form.is_valid() else ""
     context: dict[str, Any] = {"nav": "banking", "query": query, "searched": bool(query)}
     if query:
         try:
@@ -305,25 +305,17 @@ def link_accounts(request: HttpRequest) -> HttpResponse:
     company = SandboxCompany.current()
     offered = state.get("accounts", [])
     dates = start_date_choices()
-    default_date = dates[-1]
     targets = list(_free_targets(company))
-    rows = []
-    for index, account in enumerate(offered):
-        rows.append(
-            {
-                "index": index,
-                "account": account,
-                "checked": request.method == "GET" or f"link-{index}" in request.POST,
-                "target": request.POST.get(f"target-{index}", ""),
-                "new_name": request.POST.get(f"new_name-{index}", ""),
-                "new_type": request.POST.get(f"new_type-{index}", ChartAccountType.BANK),
-                "start": request.POST.get(f"start-{index}", default_date.isoformat()),
-                "errors": [],
-            }
-        )
+    form = LinkAccountsForm(
+        request.POST if request.method == "POST" else None,
+        company=company,
+        offered=offered,
+        targets=targets,
+        dates=dates,
+    )
     error = ""
-    if request.method == "POST":
-        error = _connect(request, company, rows, targets, dates, state)
+    if form.is_valid():
+        error = _connect(request, company, form.cleaned_data["mappings"], state)
         if not error:
             return redirect("qbo_sandbox:banking")
     return _render(
@@ -332,7 +324,8 @@ def link_accounts(request: HttpRequest) -> HttpResponse:
         {
             "nav": "banking",
             "institution": state.get("institution", {}),
-            "rows": rows,
+            "form": form,
+            "rows": form.rows(),
             "targets": targets,
             "dates": dates,
             "types": ChartAccountType.choices,
@@ -342,63 +335,32 @@ def link_accounts(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _connect(request, company, rows, targets, dates, state) -> str:
-    """Validate the mapping, create new chart accounts, ask linksite to link the feeds.
+def _connect(request, company, mappings, state) -> str:
+    """Create the new chart accounts, ask linksite to link the feeds, and record them.
     Returns an error message for the page, or "" on success."""
-    by_pk = {str(t.pk): t for t in targets}
-    allowed_dates = {d.isoformat() for d in dates}
-    chosen = [row for row in rows if row["checked"]]
-    if not chosen:
-        return _("Select at least one account to link.")
-    used: set[str] = set()
-    new_names: set[str] = set()
-    for row in chosen:
-        if row["target"] == "new":
-            try:
-                row["new_name"] = clean_new_account_name(company, row["new_name"])
-            except Exception as exc:  # ValidationError
-                row["errors"].extend(getattr(exc, "messages", [str(exc)]))
-            else:
-                if row["new_name"].casefold() in new_names:
-                    row["errors"].append(_("An account with this name already exists."))
-                new_names.add(row["new_name"].casefold())
-            if row["new_type"] not in ChartAccountType.values:
-                row["errors"].append(_("Choose Bank or Credit Card."))
-        elif row["target"] in by_pk:
-            if row["target"] in used:
-                row["errors"].append(_("Each account can receive only one bank feed."))
-            used.add(row["target"])
-        else:
-            row["errors"].append(_("Choose the QuickBooks account for this bank account."))
-        if row["start"] not in allowed_dates:
-            row["errors"].append(_("Choose a date from the list."))
-    if any(row["errors"] for row in chosen):
-        return _("Fix the highlighted fields.")
-
     created: list[ChartAccount] = []
     try:
         with transaction.atomic():
-            for row in chosen:
-                if row["target"] == "new":
-                    account = ChartAccount.objects.create(
-                        company=company, name=row["new_name"], account_type=row["new_type"]
+            for mapping in mappings:
+                if mapping["target"] is None:
+                    mapping["target"] = ChartAccount.objects.create(
+                        company=company,
+                        name=mapping["new_name"],
+                        account_type=mapping["new_type"],
                     )
-                    created.append(account)
-                    row["chart_account"] = account
-                else:
-                    row["chart_account"] = by_pk[row["target"]]
+                    created.append(mapping["target"])
     except IntegrityError:
         return _("An account with this name already exists.")
 
     payload = [
         {
-            "sourceAccountId": row["account"]["id"],
-            "targetAccountId": str(row["chart_account"].pk),
-            "targetAccountName": row["chart_account"].name,
-            "targetAccountType": row["chart_account"].account_type,
-            "feedStartDate": row["start"],
+            "sourceAccountId": mapping["account"]["id"],
+            "targetAccountId": str(mapping["target"].pk),
+            "targetAccountName": mapping["target"].name,
+            "targetAccountType": mapping["target"].account_type,
+            "feedStartDate": mapping["start"].isoformat(),
         }
-        for row in chosen
+        for mapping in mappings
     ]
     try:
         answer = linksite.link_feeds(state["link_session_id"], payload)
@@ -407,34 +369,31 @@ def _connect(request, company, rows, targets, dates, state) -> str:
             for f in answer.get("feeds") or []
             if isinstance(f, dict) and f.get("feedId")
         }
-        if len(linked) != len(chosen):
+        if len(linked) != len(mappings):
             raise linksite.LinksiteUnavailable("the answer does not list every feed")
     except (linksite.LinksiteRefused, linksite.LinksiteUnavailable) as exc:
         # The new accounts were made for this link only: undo them, so a retry starts clean.
         ChartAccount.objects.filter(pk__in=[a.pk for a in created]).delete()
-        for row in rows:
-            if row["target"] == "new":
-                row.pop("chart_account", None)
         if isinstance(exc, linksite.LinksiteRefused):
             return exc.message or _("Your bank refused the connection.")
         return _unreachable_message()
 
     institution = state.get("institution", {}).get("name", "")
     with transaction.atomic():
-        for row in chosen:
-            feed = linked[row["account"]["id"]]
+        for mapping in mappings:
+            feed = linked[mapping["account"]["id"]]
             try:
-                start = dt.date.fromisoformat(str(feed.get("feedStartDate", row["start"])))
+                start = dt.date.fromisoformat(str(feed.get("feedStartDate")))
             except ValueError:
-                start = dt.date.fromisoformat(row["start"])
+                start = mapping["start"]
             LinkedFeed.objects.update_or_create(
                 feed_id=str(feed["feedId"]),
                 defaults={
-                    "chart_account": row["chart_account"],
-                    "source_account_id": row["account"]["id"],
-                    "source_display_name": row["account"]["displayName"],
-                    "source_account_type": row["account"]["accountType"],
-                    "currency": row["account"]["currency"][:3],
+                    "chart_account": mapping["target"],
+                    "source_account_id": mapping["account"]["id"],
+                    "source_display_name": mapping["account"]["displayName"],
+                    "source_account_type": mapping["account"]["accountType"],
+                    "currency": mapping["account"]["currency"][:3],
                     "institution_name": institution,
                     "status": FeedStatus.ACTIVE,
                     "feed_start_date": start,
@@ -445,7 +404,7 @@ def _connect(request, company, rows, targets, dates, state) -> str:
     messages.success(
         request,
         _("%(count)s account(s) linked. New transactions will appear here after each update.")
-        % {"count": len(chosen)},
+        % {"count": len(mappings)},
     )
     return ""
 
@@ -462,16 +421,16 @@ def link_cancel(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def faults(request: HttpRequest) -> HttpResponse:
     settings_row = FaultSettings.load()
-    feeds = LinkedFeed.objects.select_related("chart_account").order_by("pk")
+    feeds = list(LinkedFeed.objects.select_related("chart_account").order_by("pk"))
     form = FaultSettingsForm(
-        request.POST if request.method == "POST" else None, instance=settings_row
+        request.POST if request.method == "POST" else None, instance=settings_row, feeds=feeds
     )
     if request.method == "POST" and form.is_valid():
-        forced = set(request.POST.getlist("force_410"))
+        forced = set(form.cleaned_data["force_410"])
         with transaction.atomic():
             form.save()
             for feed in feeds:
-                should = str(feed.pk) in forced
+                should = feed.pk in forced
                 if feed.force_410 != should:
                     LinkedFeed.objects.filter(pk=feed.pk).update(force_410=should)
         messages.success(request, _("Fault settings saved."))

@@ -44,7 +44,10 @@ from tests.makers import (
 
 ROOT = Path(__file__).resolve().parent.parent
 LINK_TEMPLATES = ROOT / "templates" / "link"
+# What the Link pages take from the templates shared with other pages.
+SHARED_TEMPLATES = [ROOT / "templates" / "base.html", ROOT / "templates" / "_language_toggle.html"]
 LINK_VIEWS = ROOT / "feeds" / "link" / "views.py"
+LINK_FORMS = ROOT / "feeds" / "link" / "forms.py"
 
 EN, FR = "en-ca", "fr-ca"
 LANGS = [EN, FR]
@@ -512,6 +515,22 @@ def test_the_connect_screen_says_what_is_shared_and_with_whom(session):
     assert 'href="/link/accounts"' in body(session.get("/link/"))
 
 
+def test_every_link_page_extends_the_link_base_which_extends_the_shared_base():
+    pages = [p for p in sorted(LINK_TEMPLATES.glob("*.html")) if not p.name.startswith("_")]
+    assert "problem.html" in [p.name for p in pages]
+    for page in pages:
+        if page.name == "base.html":
+            continue
+        assert page.read_text("utf-8").startswith('{% extends "link/base.html" %}'), page.name
+    base = (LINK_TEMPLATES / "base.html").read_text("utf-8")
+    assert base.startswith('{% extends "base.html" %}')
+    # The page head is written once, in templates/base.html.
+    for path in [*LINK_TEMPLATES.glob("*.html"), *SHARED_TEMPLATES[1:]]:
+        text = path.read_text("utf-8").lower()
+        for tag in ("<!doctype", "<html", "<head", "<meta", "<title", "<body"):
+            assert not re.search(tag + r"\b", text), (path.name, tag)
+
+
 def test_link_pages_load_no_inline_script_nor_anything_from_another_site(session, alice):
     pages = [body(screen(session, name, alice)) for name in SCREENS]
     pages.append(body(Client().get("/link/")))
@@ -544,7 +563,7 @@ def _msgids(source: str) -> set[str]:
 
 def template_msgids() -> set[str]:
     ids: set[str] = set()
-    for path in sorted(LINK_TEMPLATES.glob("*.html")):
+    for path in [*sorted(LINK_TEMPLATES.glob("*.html")), *SHARED_TEMPLATES]:
         ids |= _msgids(templatize(path.read_text("utf-8")))
     return ids
 
@@ -642,7 +661,10 @@ def test_every_link_template_string_is_translated(bob, enabled):
         labels = {str(label) for label in AccountType.labels} | {
             str(label) for label in SourceAccountStatus.labels
         }
-    view_pieces = english_fragments(_msgids(LINK_VIEWS.read_text("utf-8"))) | labels
+    view_pieces = english_fragments(
+        _msgids(LINK_VIEWS.read_text("utf-8")) | _msgids(LINK_FORMS.read_text("utf-8"))
+    )
+    view_pieces |= labels
 
     english = _render_everything(EN, bob)
     # Every template string was rendered at least once, so the French check below covers it.
@@ -786,7 +808,10 @@ def test_choosing_no_account_is_refused_in_the_users_language(session, alice, la
     assert not CredentialSet.objects.exists()
 
 
-@pytest.mark.parametrize("value", ["²", "abc", "", "-1", "1.0", "9" * 30])
+HOSTILE_IDS = ["²", "abc", "", "-1", "1.0", "9" * 30, "9" * 5000, "\x00", "1\x00", " 1", "１"]
+
+
+@pytest.mark.parametrize("value", HOSTILE_IDS)
 def test_it_refuses_account_ids_that_are_not_its_own_with_a_400(alice, enabled, value):
     client = Client(raise_request_exception=False)
     open_link(client, alice.connection)
@@ -794,6 +819,70 @@ def test_it_refuses_account_ids_that_are_not_its_own_with_a_400(alice, enabled, 
     assert response.status_code == 400
     assert "Choose at least one account to connect." in visible_text(body(response))
     assert client.session["link"]["chosen"] == []
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("value", ["9" * 5000, "\x00"])
+def test_a_hostile_account_id_gets_the_form_error_page_and_changes_nothing(
+    alice, enabled, value, lang
+):
+    client = Client(raise_request_exception=False)
+    set_language(client, lang)
+    open_link(client, alice.connection)
+    choose(client, alice.card)
+    events = AuditEvent.objects.count()
+    response = client.post("/link/accounts", {"accounts": [value, value]})
+    text = assert_page(response, lang, 400)
+    assert (
+        tr(
+            lang,
+            "Choose at least one account to connect.",
+            "Choisissez au moins un compte à connecter.",
+        )
+        in text
+    )
+    assert re.search(r'<p class="error" id="accounts-error" role="alert">', body(response))
+    assert value not in body(response)
+    # Nothing written: the earlier choice stands, no credentials, no audit event.
+    assert client.session["link"]["chosen"] == [alice.card.pk]
+    assert not CredentialSet.objects.exists()
+    assert AuditEvent.objects.count() == events
+
+
+def test_values_the_page_did_not_offer_are_ignored_next_to_an_account_it_did(
+    client, alice, bob, enabled
+):
+    connect(alice.card)
+    open_link(client, alice.connection)
+    offered = str(alice.checking.pk)
+    values = [*HOSTILE_IDS, str(alice.card.pk), str(bob.chequing.pk), offered, offered]
+    response = client.post("/link/accounts", {"accounts": values})
+    assert response.status_code == 302
+    assert response["Location"] == "/link/setup"
+    assert client.session["link"]["chosen"] == [alice.checking.pk]
+
+
+def test_a_list_of_a_thousand_values_gets_the_form_error_page(client, alice, bob, enabled):
+    open_link(client, alice.connection)
+    # Just under Django's DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000 with the CSRF token).
+    values = [str(bob.chequing.pk)] * 500 + [str(n) for n in range(10**6, 10**6 + 490)]
+    response = client.post("/link/accounts", {"accounts": values})
+    assert_page(response, EN, 400)
+    assert "Choose at least one account to connect." in visible_text(body(response))
+    assert client.session["link"]["chosen"] == []
+
+
+def test_a_list_of_thousands_of_values_is_refused_before_the_view_and_changes_nothing(
+    alice, enabled
+):
+    """Over DATA_UPLOAD_MAX_NUMBER_FIELDS Django refuses the request itself, with its own 400."""
+    client = Client(raise_request_exception=False)
+    open_link(client, alice.connection)
+    choose(client, alice.card)
+    response = client.post("/link/accounts", {"accounts": [str(alice.checking.pk)] * 5000})
+    assert response.status_code == 400
+    assert_private(response)
+    assert client.session["link"]["chosen"] == [alice.card.pk]
 
 
 def test_choosing_an_account_goes_to_setup(session, alice):

@@ -7,7 +7,9 @@ import ast
 import datetime as dt
 import hashlib
 import hmac
+import html
 import json
+import re
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -408,6 +410,18 @@ def test_the_pages_have_no_inline_script_or_style(client, feed):
         assert "<script" not in page and "style=" not in page and "<style" not in page, path
 
 
+def test_every_sandbox_page_extends_the_sandbox_base_which_extends_the_shared_base():
+    folder = ROOT / "templates" / "qbo_sandbox"
+    pages = [p for p in sorted(folder.glob("*.html")) if not p.name.startswith("_")]
+    assert len(pages) > 5
+    for page in pages:
+        text = page.read_text("utf-8")
+        expected = "base.html" if page.name == "base.html" else "qbo_sandbox/base.html"
+        assert text.startswith(f'{{% extends "{expected}" %}}'), page.name
+        for tag in ("<!doctype", "<html", "<head", "<meta", "<title", "<body"):
+            assert not re.search(tag + r"\b", text.lower()), (page.name, tag)
+
+
 def test_feed_start_dates_go_from_today_back_seven_days():
     dates = start_date_choices(dt.date(2026, 3, 2))
     assert dates[0] == dt.date(2026, 3, 2) and dates[-1] == dt.date(2026, 2, 23)
@@ -739,3 +753,216 @@ def test_a_new_account_is_undone_when_linksite_cannot_be_reached(client, db, set
     assert response.status_code == 400
     assert "couldn&#x27;t reach your bank" in response.content.decode()
     assert not ChartAccount.objects.filter(name="Operating").exists()
+
+
+# Hostile input: the form page, never a 500, nothing written ----------------------------------
+
+HUGE = "9" * 5000
+NUL = "\x00"
+
+
+def post_accounts(client, **fields):
+    """The wizard's last step with row 0 ticked, a valid mapping, and `fields` over it."""
+    data = {
+        "link-0": "on",
+        "target-0": "new",
+        "new_name-0": "Operating",
+        "new_type-0": "Bank",
+        "start-0": timezone.localdate().isoformat(),
+        **fields,
+    }
+    return client.post("/qbo-sandbox/banking/link/accounts", data)
+
+
+def assert_nothing_linked() -> None:
+    assert ChartAccount.objects.count() == 3
+    assert not LinkedFeed.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("target-0", HUGE, "Choose the QuickBooks account for this bank account."),
+        ("target-0", NUL, "Choose the QuickBooks account for this bank account."),
+        ("target-0", "-1", "Choose the QuickBooks account for this bank account."),
+        ("target-0", "", "Choose the QuickBooks account for this bank account."),
+        ("new_type-0", HUGE, "Choose Bank or Credit Card."),
+        ("new_type-0", "Loan", "Choose Bank or Credit Card."),
+        ("new_type-0", "", "Choose Bank or Credit Card."),
+        ("new_name-0", "x" * 5000, "Ensure this value has at most 100 characters"),
+        ("new_name-0", f"Op{NUL}erating", "Null characters are not allowed."),
+        ("new_name-0", " ", "Enter a name for the account."),
+        ("start-0", HUGE, "Choose a date from the list."),
+        ("start-0", NUL, "Choose a date from the list."),
+        ("start-0", "2001-01-01", "Choose a date from the list."),
+        ("start-0", "", "Choose a date from the list."),
+    ],
+)
+def test_connect_refuses_a_hostile_value_next_to_its_field_and_writes_nothing(
+    client, db, settings, field, value, message
+):
+    settings.LINKSITE_URL = "http://127.0.0.1:9"  # never reached
+    linked_session(client)
+    response = post_accounts(client, **{field: value})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Fix the highlighted fields." in page
+    error = re.search(rf'<span class="error" id="{field}-error">([^<]*)</span>', page)
+    assert error, f"no error next to {field}"
+    assert message in html.unescape(error.group(1))
+    assert re.search(
+        rf'name="{field}"[^>]*aria-invalid="true" aria-describedby="{field}-error"', page
+    )
+    assert "couldn&#x27;t reach your bank" not in page
+    assert_nothing_linked()
+
+
+def test_connect_refuses_a_target_already_fed_or_from_nowhere(client, feed, settings):
+    settings.LINKSITE_URL = "http://127.0.0.1:9"
+    linked_session(client)
+    checking = ChartAccount.objects.get(name="Checking")  # feed-1 feeds it
+    for target in (str(checking.pk), "9" * 30, "１"):
+        response = post_accounts(client, **{"target-0": target})
+        assert response.status_code == 400
+        assert "Choose the QuickBooks account for this bank account." in response.content.decode()
+    assert list(LinkedFeed.objects.values_list("feed_id", flat=True)) == ["feed-1"]
+    assert ChartAccount.objects.count() == 3
+
+
+def test_connect_refuses_two_new_accounts_of_the_same_name(client, db, settings):
+    settings.LINKSITE_URL = "http://127.0.0.1:9"
+    linked_session(client)
+    today = timezone.localdate().isoformat()
+    response = post_accounts(
+        client,
+        **{
+            "link-1": "on",
+            "target-1": "new",
+            "new_name-1": " operating ",
+            "new_type-1": "CreditCard",
+            "start-1": today,
+        },
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert re.search(r'id="new_name-1-error">An account with this name already exists.<', page)
+    assert 'id="new_name-0-error"' not in page
+    assert_nothing_linked()
+
+
+def test_an_account_left_unticked_needs_nothing_else(client, db, settings):
+    """Row 1 unticked and empty: the mapping of row 0 alone is checked, and goes to linksite."""
+    settings.LINKSITE_URL = "http://127.0.0.1:9"
+    linked_session(client)
+    response = post_accounts(client, **{"target-1": "", "new_type-1": ""})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "couldn&#x27;t reach your bank" in page
+    assert 'class="error" id=' not in page
+    assert_nothing_linked()
+
+
+def test_connect_ignores_rows_the_bank_did_not_offer(client, db, settings):
+    settings.LINKSITE_URL = "http://127.0.0.1:9"
+    linked_session(client)
+    response = post_accounts(client, **{"link-7": "on", "target-7": HUGE, "start-7": NUL})
+    assert "couldn&#x27;t reach your bank" in response.content.decode()
+    assert_nothing_linked()
+
+
+def test_connect_errors_are_in_french_for_a_french_user(client, db, settings):
+    settings.LINKSITE_URL = "http://127.0.0.1:9"
+    linked_session(client)
+    client.cookies["django_language"] = "fr-ca"
+    response = post_accounts(client, **{"target-0": HUGE, "start-0": NUL})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Corrigez les champs en surbrillance." in page
+    assert "Choisissez le compte QuickBooks pour ce compte bancaire." in page
+    assert "Choisissez une date dans la liste." in page
+    assert_nothing_linked()
+
+
+@pytest.mark.parametrize("value", [HUGE, NUL, "-1", "abc", "9" * 30])
+def test_the_fault_page_refuses_an_unknown_feed_and_saves_nothing(client, feed, value):
+    response = client.post(
+        "/qbo-sandbox/faults",
+        {
+            "rate_503": "0.5",
+            "rate_429": "0",
+            "retry_after_seconds": "1",
+            "latency_ms": "0",
+            "rate_timeout": "0",
+            "timeout_seconds": "35",
+            "rate_drop": "0",
+            "seed": "0",
+            "force_410": [str(feed.pk), value],
+        },
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert re.search(r'<p class="error" id="force_410-error">Choose feeds from the list.</p>', page)
+    assert HUGE not in page
+    assert FaultSettings.load().rate_503 == 0.0
+    feed.refresh_from_db()
+    assert not feed.force_410
+
+
+@pytest.mark.parametrize("field", ["rate_429", "latency_ms", "seed"])
+@pytest.mark.parametrize("value", [HUGE, NUL, "1e999", "nan", "9" * 30])
+def test_the_fault_page_refuses_hostile_numbers_and_saves_nothing(client, feed, field, value):
+    fields = {
+        "rate_503": "0.5",
+        "rate_429": "0",
+        "retry_after_seconds": "1",
+        "latency_ms": "0",
+        "rate_timeout": "0",
+        "timeout_seconds": "35",
+        "rate_drop": "0",
+        "seed": "0",
+        "force_410": [str(feed.pk)],
+    }
+    response = client.post("/qbo-sandbox/faults", {**fields, field: value})
+    assert response.status_code == 400
+    assert re.search(
+        rf'<span class="error" id="{field}-error">[^<]+</span>', response.content.decode()
+    )
+    assert FaultSettings.load().rate_503 == 0.0
+    feed.refresh_from_db()
+    assert not feed.force_410
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"name": "x" * 5000, "account_type": "Bank"}, "Ensure this value has at most 100"),
+        ({"name": f"Loan{NUL}", "account_type": "Bank"}, "Null characters are not allowed."),
+        ({"name": "Loan", "account_type": HUGE}, "Select a valid choice."),
+    ],
+)
+def test_add_new_refuses_hostile_values_and_creates_nothing(client, db, data, message):
+    response = client.post("/qbo-sandbox/chart-of-accounts", data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert ChartAccount.objects.count() == 3
+
+
+@pytest.mark.parametrize("field", ["username", "password"])
+@pytest.mark.parametrize("value", [HUGE, f"AAAA{NUL}"])
+def test_sign_in_refuses_hostile_credentials_without_calling_linksite(
+    client, db, settings, field, value
+):
+    settings.LINKSITE_URL = "http://127.0.0.1:9"  # a call would say the bank is unreachable
+    session = client.session
+    session["qbo_sandbox_link"] = {
+        "institution": {"name": "Maple Bank", "logoUrl": ""},
+        "terms": True,
+    }
+    session.save()
+    data = {"username": "AAAA-BBBB-CCCC", "password": "secret", field: value}
+    response = client.post("/qbo-sandbox/banking/link/sign-in", data)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert f'id="{field}-error"' in page
+    assert "couldn&#x27;t reach your bank" not in page
+    assert "link_session_id" not in client.session["qbo_sandbox_link"]

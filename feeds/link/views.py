@@ -28,6 +28,7 @@ from accounts.audit import Actor, record
 from accounts.models import OrganizationSettings
 from feeds import availability, credentials, formatting, link_urls
 from feeds.link.csrf import csrf_protect_no_referrer
+from feeds.link.forms import ChooseAccountsForm
 from feeds.models import (
     AccountType,
     Connection,
@@ -254,23 +255,22 @@ def choose(request: HttpRequest, link: LinkContext) -> HttpResponse:
     """Screen 2: tick the accounts to feed."""
     accounts = _accounts(link)
     selectable = {a.pk for a in accounts if a.link_state != SourceAccountStatus.CONNECTED}
-    error = ""
-    selected = set(link.chosen)
-    if request.method == "POST":
-        picked = {int(v) for v in request.POST.getlist("accounts") if v.isascii() and v.isdigit()}
-        selected = picked & selectable
-        if selected:
-            _save_chosen(request, sorted(selected))
-            return redirect("link:setup")
-        error = _("Choose at least one account to connect.")
+    form = ChooseAccountsForm(
+        request.POST if request.method == "POST" else None, selectable=selectable
+    )
+    if form.is_valid():
+        _save_chosen(request, form.cleaned_data["accounts"])
+        return redirect("link:setup")
+    # A refused choice had no offered account in it: the boxes come back unticked.
+    selected = set() if form.is_bound else set(link.chosen)
     return _page(
         request,
         link,
         "link/choose.html",
-        status=400 if error else 200,
+        status=400 if form.is_bound else 200,
         step=2,
         rows=_account_rows(link, accounts, selectable, selected),
-        error=error,
+        form=form,
         all_connected=bool(accounts) and not selectable,
     )
 
