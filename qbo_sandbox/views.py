@@ -386,19 +386,15 @@ def _connect(request, company, mappings, state) -> str:
                 start = dt.date.fromisoformat(str(feed.get("feedStartDate")))
             except ValueError:
                 start = mapping["start"]
-            LinkedFeed.objects.update_or_create(
-                feed_id=str(feed["feedId"]),
-                defaults={
-                    "chart_account": mapping["target"],
-                    "source_account_id": mapping["account"]["id"],
-                    "source_display_name": mapping["account"]["displayName"],
-                    "source_account_type": mapping["account"]["accountType"],
-                    "currency": mapping["account"]["currency"][:3],
-                    "institution_name": institution,
-                    "status": FeedStatus.ACTIVE,
-                    "feed_start_date": start,
-                    "disconnected_at": None,
-                },
+            LinkedFeed.record(
+                str(feed["feedId"]),
+                mapping["target"],
+                source_account_id=mapping["account"]["id"],
+                display_name=mapping["account"]["displayName"],
+                account_type=mapping["account"]["accountType"],
+                currency=mapping["account"]["currency"],
+                institution_name=institution,
+                feed_start_date=start,
             )
     request.session.pop(WIZARD, None)
     messages.success(
