@@ -30,7 +30,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -46,8 +45,10 @@ from feeds.models import (
     Feed,
     FeedPushLock,
 )
+from feeds.qbo import wire
 from feeds.qbo.client import QboClient
 from feeds.qbo.client import client as default_client
+from feeds.qbo.wire import Answer, Kind
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +244,8 @@ def next_batch(
 
 
 def payload(batch: DeliveryBatch) -> dict[str, Any]:
+    """The batch's body for QBO, its transactions read in order; notes on the batch where the
+    next batch's index scan starts (`last_key`)."""
     currency = batch.feed.source_account.currency
     rows = list(
         BankTransaction.objects.filter(delivery_batch=batch)
@@ -258,25 +261,9 @@ def payload(batch: DeliveryBatch) -> dict[str, Any]:
             "id",
         )
     )
-    transactions = [
-        {
-            "id": txn_id,
-            "date": (date or cleared).isoformat(),
-            "clearedOnDate": cleared.isoformat(),
-            "amount": str(amount),
-            "currency": currency,
-            "description": description,
-            "transactionType": txn_type,
-            "balance": None if balance is None else str(balance),
-        }
-        for txn_id, date, cleared, amount, description, txn_type, balance, _ in rows
-    ]
     if rows:
         batch.last_key = [rows[-1][2], rows[-1][7]]  # (clearedOnDate, id): where the next starts
-    return {
-        "batchId": str(batch.batch_id),
-        "transactions": transactions,
-    }
+    return wire.batch_body(batch.batch_id, currency, [row[:7] for row in rows])
 
 
 def _backoff(attempt: int) -> float:
@@ -328,40 +315,25 @@ def send(
             )
         wait = _backoff(attempt)
         try:
-            response = _post(qbo, feed.pk, body, meanwhile)
-        except requests.RequestException as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
-            qbo.reset()
-        else:
-            status = response.status_code
-            if status == 200 and _complete_answer(response, len(body["transactions"])):
+            answer = _post(qbo, feed.pk, body, meanwhile)
+            error = answer.error
+            if answer.kind is Kind.DELIVERED:
                 return "done", _delivered(batch) if mark else 0, ""
-            if status == 410:
+            if answer.kind is Kind.DISCONNECTED:
                 feed_rules.disable_feed(feed, actor=WORKER)
-                error = "410: the feed was disconnected in QuickBooks"
                 _give_up(batch, error)
                 return "disconnected", 0, error
-            text = response.text[:300]
-            error = f"{status}: {text}"
-            if status == 200:
-                # Not QBO's answer for this batch (cut short, or something else on the wire):
-                # nothing says it was stored, so send it again; its batch id makes that safe.
-                error = f"200 with an incomplete answer: {text[:200]!r}"
-                qbo.reset()
-            elif status == 429:
-                try:
-                    wait = float(response.headers.get("Retry-After", "60"))
-                except ValueError:
-                    wait = 60.0
+            if answer.kind is Kind.RETRY_AFTER:
+                wait = answer.retry_after
                 if wait > LONGEST_RETRY_AFTER:
                     break
-            elif 400 <= status < 500:
+            elif answer.kind is Kind.REJECTED:
                 lifecycle.transition(
                     batch,
                     DeliveryStatus.REJECTED,
                     actor=WORKER,
                     updates={"last_error": error},
-                    http_status=status,
+                    http_status=answer.status,
                 )
                 return "rejected", 0, error
         finally:
@@ -375,16 +347,16 @@ def send(
 
 def _post(
     qbo: QboClient, feed_id: str, body: dict[str, Any], meanwhile: Callable[[], None] | None
-) -> requests.Response:
+) -> Answer:
     """POST the batch; with `meanwhile`, from a thread of its own while `meanwhile` runs here
     (the request waits on QBO, the pusher on its database: neither waits for the other)."""
     if meanwhile is None:
-        return qbo.push(feed_id, body)
+        return qbo.send_batch(feed_id, body)
     outcome: dict[str, Any] = {}
 
     def post() -> None:
         try:
-            outcome["response"] = qbo.push(feed_id, body)
+            outcome["answer"] = qbo.send_batch(feed_id, body)
         except BaseException as exc:  # handed to the pusher's thread below
             outcome["error"] = exc
 
@@ -396,25 +368,7 @@ def _post(
         request.join()
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["response"]
-
-
-def _complete_answer(response: requests.Response, sent: int) -> bool:
-    """Whether a 200 carries QBO's whole answer: `{"accepted": n, "duplicates": m}` covering
-    every transaction sent."""
-    try:
-        answer = response.json()
-    except ValueError:
-        return False
-    if not isinstance(answer, dict):
-        return False
-    accepted, duplicates = answer.get("accepted"), answer.get("duplicates")
-    return (
-        type(accepted) is int
-        and type(duplicates) is int
-        and min(accepted, duplicates) >= 0
-        and accepted + duplicates == sent
-    )
+    return outcome["answer"]
 
 
 def _give_up(batch: DeliveryBatch, error: str) -> None:
