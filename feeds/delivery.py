@@ -21,7 +21,6 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import random
 import threading
 import time
 import uuid
@@ -49,6 +48,7 @@ from feeds.qbo import wire
 from feeds.qbo.client import QboClient
 from feeds.qbo.client import client as default_client
 from feeds.qbo.wire import Answer, Kind
+from feeds.retrying import Policy, Transient, retry
 
 log = logging.getLogger(__name__)
 
@@ -266,14 +266,6 @@ def payload(batch: DeliveryBatch) -> dict[str, Any]:
     return wire.batch_body(batch.batch_id, currency, [row[:7] for row in rows])
 
 
-def _backoff(attempt: int) -> float:
-    """Exponential with full jitter, capped."""
-    ceiling = min(
-        settings.PUSH_BACKOFF_CAP_SECONDS, settings.PUSH_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)
-    )
-    return random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
-
-
 def _delivered(batch: DeliveryBatch) -> int:
     now = timezone.now()
     with transaction.atomic():
@@ -305,44 +297,60 @@ def send(
     `mark=False`: the caller marks the batch delivered (`_delivered`) after QBO's 200."""
     body = body or payload(batch)
     feed = batch.feed
-    error = ""
-    attempts = settings.PUSH_ATTEMPTS_PER_RUN
-    for attempt in range(1, attempts + 1):
+
+    def record_attempt(number: int) -> None:
         with transaction.atomic():  # one commit for both
             heartbeat()
             DeliveryBatch.objects.filter(pk=batch.pk).update(
                 attempts=F("attempts") + 1, last_attempt=timezone.now()
             )
-        wait = _backoff(attempt)
+
+    def attempt() -> Answer | Transient:
+        nonlocal meanwhile
         try:
             answer = _post(qbo, feed.pk, body, meanwhile)
-            error = answer.error
-            if answer.kind is Kind.DELIVERED:
-                return "done", _delivered(batch) if mark else 0, ""
-            if answer.kind is Kind.DISCONNECTED:
-                feed_rules.disable_feed(feed, actor=WORKER)
-                _give_up(batch, error)
-                return "disconnected", 0, error
-            if answer.kind is Kind.RETRY_AFTER:
-                wait = answer.retry_after
-                if wait > LONGEST_RETRY_AFTER:
-                    break
-            elif answer.kind is Kind.REJECTED:
-                lifecycle.transition(
-                    batch,
-                    DeliveryStatus.REJECTED,
-                    actor=WORKER,
-                    updates={"last_error": error},
-                    http_status=answer.status,
-                )
-                return "rejected", 0, error
         finally:
             meanwhile = None
-        log.info("batch %s attempt %s: %s; next in %.1fs", batch.batch_id, attempt, error, wait)
-        if attempt < attempts:
-            sleep(wait)
-    _give_up(batch, error)
-    return "failed", 0, error
+        if answer.kind is Kind.TRANSIENT:
+            return Transient(answer.error)
+        if answer.kind is Kind.RETRY_AFTER:
+            return Transient(answer.error, wait=answer.retry_after)
+        return answer
+
+    answer = retry(
+        attempt,
+        _retry_policy(),
+        record_attempt=record_attempt,
+        sleep=sleep,
+        what=f"batch {batch.batch_id}",
+    )
+    if isinstance(answer, Transient):
+        _give_up(batch, answer.error)
+        return "failed", 0, answer.error
+    if answer.kind is Kind.DELIVERED:
+        return "done", _delivered(batch) if mark else 0, ""
+    if answer.kind is Kind.DISCONNECTED:
+        feed_rules.disable_feed(feed, actor=WORKER)
+        _give_up(batch, answer.error)
+        return "disconnected", 0, answer.error
+    # Rejected: not retried as it is, and the feed waits (see the module's docstring).
+    lifecycle.transition(
+        batch,
+        DeliveryStatus.REJECTED,
+        actor=WORKER,
+        updates={"last_error": answer.error},
+        http_status=answer.status,
+    )
+    return "rejected", 0, answer.error
+
+
+def _retry_policy() -> Policy:
+    return Policy(
+        attempts=settings.PUSH_ATTEMPTS_PER_RUN,
+        backoff_base=settings.PUSH_BACKOFF_BASE_SECONDS,
+        backoff_cap=settings.PUSH_BACKOFF_CAP_SECONDS,
+        longest_wait=LONGEST_RETRY_AFTER,
+    )
 
 
 def _post(
