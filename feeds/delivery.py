@@ -12,8 +12,8 @@ the feed waits: delivering later transactions first would break the order); 5xx,
 connection errors are retried with exponential backoff and jitter, then left for the next run.
 
 A long backlog is streamed: one batch of at most 1000 is read, sent and marked at a time, so
-memory does not grow with the backlog, and a worker task hands what is left after
-PUSH_TASK_BUDGET_SECONDS to a task of its own."""
+memory does not grow with the backlog, and a push given a budget (a worker task's
+PUSH_TASK_BUDGET_SECONDS) stops after it and says so, for the task to queue the rest."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -66,6 +66,16 @@ class PushResult:
     error: str = ""
 
 
+@dataclass
+class PushFeedsResult:
+    """What pushing several feeds came to: how many feeds ended in each outcome; the feeds whose
+    own push its budget cut short ("continued"); the feeds the budget left no time for."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+    continued: list[str] = field(default_factory=list)
+    not_reached: list[str] = field(default_factory=list)
+
+
 def _lease_length() -> dt.timedelta:
     return dt.timedelta(seconds=settings.FEED_PUSH_LEASE_SECONDS)
 
@@ -102,6 +112,11 @@ class Lease:
         if time.monotonic() - self.renewed >= settings.FEED_PUSH_LEASE_SECONDS - longest_request:
             renew_lease(self.feed_id, self.owner)
             self.renewed = time.monotonic()
+
+
+def lease_until(feed_id: str) -> dt.datetime | None:
+    """When the claim on the feed runs out, unless renewed (None: not claimed)."""
+    return Feed.objects.filter(pk=feed_id).values_list("push_lease_until", flat=True).first()
 
 
 def release_lease(feed_id: str, owner: str) -> None:
@@ -400,8 +415,9 @@ def push_feed(
 ) -> PushResult:
     """Deliver everything pending for one feed, batch after batch.
 
-    `budget` (seconds): stop taking new batches after this long and queue the rest as a task of
-    its own (the worker passes PUSH_TASK_BUDGET_SECONDS; a shell command passes nothing)."""
+    `budget` (seconds): stop taking new batches after this long, with the outcome "continued"
+    when transactions are still pending (the worker passes PUSH_TASK_BUDGET_SECONDS and queues
+    the rest as a task of its own; a shell command passes nothing)."""
     feed = Feed.objects.select_related("source_account__connection").filter(pk=feed_id).first()
     if feed is None or not feed.is_active:
         return PushResult(feed_id, "inactive")
@@ -442,8 +458,6 @@ def push_feed(
                 )
         if result.outcome != "done" or not _has_pending(feed):
             break
-    if result.outcome == "continued":
-        queue_push(feed_id, trigger)
     return result
 
 
@@ -537,69 +551,23 @@ def feeds_to_push() -> list[str]:
     )
 
 
-def queue_push(feed_id: str, trigger: str) -> str:
-    """Queue one feed's push for the worker (an Update, an operator, a continuation)."""
-    from django_q.tasks import async_task
-
-    return async_task("feeds.tasks.push_feed", feed_id, trigger, task_name=f"push {feed_id}")
-
-
-def queue_push_after_claim(feed_id: str, trigger: str) -> None:
-    """Queue the feed's push for when the claim on it runs out (a one-off schedule)."""
-    from django_q.models import Schedule
-
-    until = Feed.objects.filter(pk=feed_id).values_list("push_lease_until", flat=True).first()
-    now = timezone.now()
-    Schedule.objects.update_or_create(
-        name=f"push {feed_id} after claim",
-        defaults={
-            "func": "feeds.tasks.push_feed",
-            "args": repr((feed_id, trigger)),
-            "schedule_type": Schedule.ONCE,
-            "repeats": -1,
-            "next_run": max(until or now, now) + dt.timedelta(seconds=1),
-        },
-    )
-
-
-def queue_pushes(feed_ids: list[str], trigger: str) -> str:
-    """Queue several feeds' pushes as one task, which pushes them one after another."""
-    from django_q.tasks import async_task
-
-    return async_task(
-        "feeds.tasks.push_feeds",
-        list(feed_ids),
-        trigger,
-        task_name=f"push {len(feed_ids)} feeds from {feed_ids[0]}",
-    )
-
-
-def queue_daily_push() -> int:
-    """Queue the push of every feed with something to deliver, PUSH_FEEDS_PER_TASK to a task."""
-    feeds = feeds_to_push()
-    size = settings.PUSH_FEEDS_PER_TASK
-    for start in range(0, len(feeds), size):
-        queue_pushes(feeds[start : start + size], "schedule")
-    record(WORKER, "delivery.daily_push_queued", None, feeds=len(feeds), per_task=size)
-    return len(feeds)
-
-
-def push_feeds(feed_ids: list[str], trigger: str, budget: float | None = None) -> dict[str, int]:
-    """Push several feeds one after another: how many ended in each outcome. One feed's error
-    is logged and does not keep the others from going out; feeds still waiting when `budget`
-    runs out are queued as a task of their own."""
+def push_feeds(feed_ids: list[str], trigger: str, budget: float | None = None) -> PushFeedsResult:
+    """Push several feeds one after another. One feed's error is logged and does not keep the
+    others from going out; the feeds still waiting when `budget` runs out are left for the
+    caller to hand on (`not_reached`)."""
     started = time.monotonic()
-    outcomes: dict[str, int] = {}
+    pushed = PushFeedsResult()
     for position, feed_id in enumerate(feed_ids):
         left = None if budget is None else budget - (time.monotonic() - started)
         if position and left is not None and left <= 0:  # the first always goes
-            queue_pushes(feed_ids[position:], trigger)
-            outcomes["queued again"] = len(feed_ids) - position
+            pushed.not_reached = list(feed_ids[position:])
             break
         try:
             outcome = push_feed(feed_id, trigger, budget=left).outcome
         except Exception:
             log.exception("push of feed %s (%s) failed", feed_id, trigger)
             outcome = "error"
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return outcomes
+        pushed.outcomes[outcome] = pushed.outcomes.get(outcome, 0) + 1
+        if outcome == "continued":
+            pushed.continued.append(feed_id)
+    return pushed

@@ -5,6 +5,7 @@ Only time is faked (the backoff's sleep); faults come from the sandbox's own set
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -12,7 +13,7 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from accounts.audit import Actor
-from feeds import delivery, feed_rules
+from feeds import delivery, feed_rules, tasks
 from feeds.models import BankTransaction, DeliveryBatch
 from feeds.qbo.client import QboClient
 from qbo_sandbox.models import (
@@ -23,7 +24,7 @@ from qbo_sandbox.models import (
     ReceivedTransaction,
     SandboxCompany,
 )
-from tests.makers import make_linked_feed, make_transaction
+from tests.makers import make_linked_feed, make_push, make_transaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -191,14 +192,54 @@ def test_the_lease_is_renewed_only_when_a_request_might_outlast_it(feed, setting
     assert until() != taken
 
 
-def test_a_push_hands_what_is_left_after_its_budget_to_a_new_task(feed):
+def test_a_push_stops_after_its_budget_and_says_it_continues(feed):
     from django_q.models import OrmQ
 
     result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2, budget=0)
     # The budget is looked at before each batch: a push always makes progress.
     assert (result.outcome, result.batches, result.delivered) == ("continued", 1, 2)
+    assert not OrmQ.objects.exists()  # queueing the rest is the task's (below)
+
+
+def test_the_push_task_hands_what_its_budget_left_to_a_new_task(feed, alice, settings):
+    from django_q.models import OrmQ
+
+    push = make_push(alice.checking)
+    BankTransaction.objects.bulk_create(
+        BankTransaction(
+            source_account=alice.checking,
+            transaction_id=f"bulk-{n}",
+            push_operation=push,
+            cleared_on_date=timezone.localdate(),
+            amount=Decimal("-1.00"),
+            description="Coffee",
+            transaction_type="Debit",
+        )
+        for n in range(delivery.BATCH_SIZE)
+    )
+    settings.PUSH_TASK_BUDGET_SECONDS = 0
+    result = tasks.push_feed(feed.pk, "schedule")
+    assert (result["outcome"], result["batches"], result["delivered"]) == ("continued", 1, 1000)
     task = OrmQ.objects.get().task
     assert (task["func"], task["args"]) == ("feeds.tasks.push_feed", (feed.pk, "schedule"))
+
+
+def test_an_update_that_finds_the_feed_busy_is_tried_again_when_the_claim_runs_out(feed):
+    from django_q.models import OrmQ, Schedule
+
+    with delivery.feed_claim(feed.pk, "another-worker") as held:
+        assert held
+        assert tasks.push_feed(feed.pk, "update")["outcome"] == "busy"
+        until = delivery.lease_until(feed.pk)
+    again = Schedule.objects.get(name=f"push {feed.pk} after claim")
+    assert (again.func, again.args) == ("feeds.tasks.push_feed", repr((feed.pk, "update")))
+    assert (again.schedule_type, again.next_run) == ("O", until + dt.timedelta(seconds=1))
+    assert not OrmQ.objects.exists()
+    # The daily push's own pass over a busy feed is not tried again: the holder looks again.
+    Schedule.objects.all().delete()
+    with delivery.feed_claim(feed.pk, "another-worker"):
+        assert tasks.push_feed(feed.pk, "schedule")["outcome"] == "busy"
+    assert not Schedule.objects.exists()
 
 
 def test_transactions_left_in_a_disconnected_feeds_batch_go_to_the_new_feed(feed, alice):
@@ -227,7 +268,7 @@ def test_the_daily_push_queues_the_feeds_with_something_to_deliver_a_few_to_a_ta
 
     idle = card_feed(alice)
     assert delivery.feeds_to_push() == [feed.pk]
-    assert delivery.queue_daily_push() == 1
+    assert tasks.queue_daily_push() == 1
     task = OrmQ.objects.get().task
     assert (task["func"], task["args"]) == ("feeds.tasks.push_feeds", ([feed.pk], "schedule"))
     assert idle.pk not in delivery.feeds_to_push()
@@ -244,23 +285,27 @@ def test_the_daily_push_queues_the_feeds_with_something_to_deliver_a_few_to_a_ta
     )
     make_transaction(bob.chequing, "b-0", cleared_on_date=timezone.localdate())
     settings.PUSH_FEEDS_PER_TASK = 2
-    assert delivery.queue_daily_push() == 3
-    tasks = [q.task["args"] for q in OrmQ.objects.order_by("id")]
-    assert tasks == [([feed.pk, idle.pk], "schedule"), ([third.pk], "schedule")]
+    assert tasks.queue_daily_push() == 3
+    queued = [q.task["args"] for q in OrmQ.objects.order_by("id")]
+    assert queued == [([feed.pk, idle.pk], "schedule"), ([third.pk], "schedule")]
 
 
-def test_a_task_of_several_feeds_delivers_each_and_queues_what_its_budget_left(feed, alice):
+def test_a_task_of_several_feeds_delivers_each_and_queues_what_its_budget_left(
+    feed, alice, settings
+):
     from django_q.models import OrmQ
 
     card = card_feed(alice, transactions=3)
-    assert delivery.push_feeds([feed.pk, card.pk], "schedule") == {"done": 2}
+    pushed = delivery.push_feeds([feed.pk, card.pk], "schedule")
+    assert (pushed.outcomes, pushed.continued, pushed.not_reached) == ({"done": 2}, [], [])
     assert sorted(received_ids()) == ["c-0", "c-1", "c-2", *(f"t-{n}" for n in range(5))]
     assert not OrmQ.objects.exists()
 
     make_transaction(alice.checking, "t-5", cleared_on_date=timezone.localdate())
     make_transaction(alice.card, "c-3", cleared_on_date=timezone.localdate())
     # No time left: the first feed still goes (every task makes progress), the rest waits.
-    assert delivery.push_feeds([feed.pk, card.pk], "schedule", budget=0) == {
+    settings.PUSH_TASK_BUDGET_SECONDS = 0
+    assert tasks.push_feeds([feed.pk, card.pk], "schedule") == {
         "done": 1,
         "queued again": 1,
     }

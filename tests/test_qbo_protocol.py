@@ -3,6 +3,7 @@ Update and disconnect."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import threading
@@ -644,12 +645,14 @@ class Answering:
                 self.rfile.read(int(self.headers["Content-Length"]))
                 status, body, headers, stall = answer
                 time.sleep(stall)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                # A client that stopped waiting (a stall past its timeout) has hung up.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
 
             def log_message(self, *args):
                 pass
