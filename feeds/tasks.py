@@ -16,7 +16,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from accounts.audit import Actor, record
-from feeds import delivery
+from feeds.delivery import batches, claim, push
 from feeds.maintenance import run_daily_maintenance
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def daily_push(**kwargs: Any) -> int:
 
 def push_feed(feed_id: str, trigger: str = "update", **kwargs: Any) -> dict[str, Any]:
     """Deliver one feed now (Update in QBO, the daily push's fan-out, or an operator)."""
-    result = delivery.push_feed(feed_id, trigger, budget=settings.PUSH_TASK_BUDGET_SECONDS)
+    result = push.push_feed(feed_id, trigger, budget=settings.PUSH_TASK_BUDGET_SECONDS)
     log.info("push of feed %s (%s): %s", feed_id, trigger, result)
     if result.outcome == "continued":
         # The budget ran out with transactions still pending: the rest is a task of its own,
@@ -57,7 +57,7 @@ def push_feed(feed_id: str, trigger: str = "update", **kwargs: Any) -> dict[str,
 def push_feeds(feed_ids: list[str], trigger: str = "schedule", **kwargs: Any) -> dict[str, int]:
     """Deliver a few feeds, one after another (the daily push's fan-out): how many ended in
     each outcome, and how many were queued again because the budget ran out before them."""
-    pushed = delivery.push_feeds(feed_ids, trigger, budget=settings.PUSH_TASK_BUDGET_SECONDS)
+    pushed = push.push_feeds(feed_ids, trigger, budget=settings.PUSH_TASK_BUDGET_SECONDS)
     for feed_id in pushed.continued:
         queue_push(feed_id, trigger)
     outcomes = dict(pushed.outcomes)
@@ -75,7 +75,7 @@ def queue_push(feed_id: str, trigger: str) -> str:
 
 def queue_push_after_claim(feed_id: str, trigger: str) -> None:
     """Queue the feed's push for when the claim on it runs out (a one-off schedule)."""
-    until = delivery.lease_until(feed_id)
+    until = claim.lease_until(feed_id)
     now = timezone.now()
     Schedule.objects.update_or_create(
         name=f"push {feed_id} after claim",
@@ -101,7 +101,7 @@ def queue_pushes(feed_ids: list[str], trigger: str) -> str:
 
 def queue_daily_push() -> int:
     """Queue the push of every feed with something to deliver, PUSH_FEEDS_PER_TASK to a task."""
-    feeds = delivery.feeds_to_push()
+    feeds = batches.feeds_to_push()
     size = settings.PUSH_FEEDS_PER_TASK
     for start in range(0, len(feeds), size):
         queue_pushes(feeds[start : start + size], "schedule")
