@@ -90,6 +90,7 @@ def payload(batch: DeliveryBatch) -> dict[str, Any]:
 
 
 def record_attempt(batch: DeliveryBatch) -> None:
+    """One more attempt at sending the batch, and when (shown in admin)."""
     DeliveryBatch.objects.filter(pk=batch.pk).update(
         attempts=F("attempts") + 1, last_attempt=timezone.now()
     )
