@@ -58,7 +58,8 @@ def measure(base: int) -> list[dict]:
     from django.test import Client
     from django.utils import timezone
 
-    from feeds import delivery
+    from feeds.delivery.batches import feeds_to_push
+    from feeds.delivery.push import push_feed
     from feeds.maintenance import run_daily_maintenance
     from feeds.models import BankTransaction, Feed, SourceAccount
 
@@ -126,9 +127,7 @@ def measure(base: int) -> list[dict]:
             )
         pending = PENDING_PER_ACCOUNT * len(accounts)
         began = time.perf_counter()
-        delivered = sum(
-            delivery.push_feed(f, "schedule").delivered for f in delivery.feeds_to_push()
-        )
+        delivered = sum(push_feed(f, "schedule").delivered for f in feeds_to_push())
         push_seconds = time.perf_counter() - began
         assert delivered == pending, (delivered, pending)
 

@@ -36,7 +36,7 @@ INNER = """
 import collections, cProfile, io, json, pstats, sys, time
 import django
 django.setup()
-from feeds import delivery
+from feeds.delivery import batches, push
 from feeds.qbo import client
 
 spent, calls = collections.Counter(), collections.Counter()
@@ -52,16 +52,16 @@ def timed(owner, name, label):
             calls[label] += 1
     setattr(owner, name, wrapper)
 
-timed(delivery, "next_batch", "record a batch")
-timed(delivery, "payload", "build its payload")
+timed(batches, "next_batch", "record a batch")
+timed(batches, "payload", "build its payload")
 timed(client.QboClient, "push", "request to the sandbox")
-timed(delivery, "_delivered", "mark it delivered")
-feeds = delivery.feeds_to_push()
+timed(batches, "mark_delivered", "mark it delivered")
+feeds = batches.feeds_to_push()
 profile = cProfile.Profile()
 started = time.perf_counter()
 profile.enable()
 for feed_id in feeds:
-    delivery.push_feed(feed_id, "schedule")
+    push.push_feed(feed_id, "schedule")
 profile.disable()
 seconds = time.perf_counter() - started
 out = io.StringIO()

@@ -81,9 +81,9 @@ def inner_setup(counts: list[int], fan_feeds: int = 0, fan_each: int = 0) -> dic
 
 def inner_daily() -> dict:
     _django()
-    from feeds import delivery
+    from feeds import tasks
 
-    return {"queued": delivery.queue_daily_push()}
+    return {"queued": tasks.queue_daily_push()}
 
 
 def inner_wait_schedule(timeout: float = 1800) -> dict:
@@ -114,9 +114,9 @@ def _poll(done, timeout: float) -> None:
 
 def inner_queue(feed_id: str) -> dict:
     _django()
-    from feeds import delivery
+    from feeds import tasks
 
-    return {"task": delivery.queue_push(feed_id, "admin")}
+    return {"task": tasks.queue_push(feed_id, "admin")}
 
 
 def inner_wait(feed_id: str, timeout: float = 1800) -> dict:

@@ -18,7 +18,7 @@ from django.utils.translation import ngettext
 
 from accounts.admin import ReadOnlyAdmin, ReadOnlyInline
 from accounts.audit import Actor, record
-from feeds import connection_rules, credentials, delivery, lifecycle
+from feeds import connection_rules, credentials, lifecycle, tasks
 from feeds.models import (
     BankTransaction,
     Connection,
@@ -261,7 +261,7 @@ class FeedAdmin(ReadOnlyAdmin):
     def push_now(self, request: HttpRequest, queryset: QuerySet[Feed]) -> None:
         active = queryset.active()
         for feed in active:
-            delivery.queue_push(feed.pk, "admin")
+            tasks.queue_push(feed.pk, "admin")
             record(Actor.operator(request.user), "delivery.push_requested", feed)
         self.message_user(
             request,
@@ -395,4 +395,4 @@ class DeliveryBatchAdmin(ReadOnlyAdmin):
         feeds = set(retryable.values_list("feed_id", flat=True))
         _apply(self, request, retryable, DeliveryStatus.PENDING, next_attempt=timezone.now())
         for feed_id in feeds:
-            delivery.queue_push(feed_id, "admin")
+            tasks.queue_push(feed_id, "admin")

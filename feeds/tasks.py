@@ -1,18 +1,27 @@
-"""What the django-q2 worker runs. Thin: each task calls a plain function that a management
-command and a test can call too."""
+"""What the django-q2 worker runs, and the one place work is queued for it. Thin: each task
+calls a plain function that a management command and a test can call too, then queues what
+that function says is left (a push cut short by its budget, feeds it left no time for, an
+Update that found the feed busy)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
 
-from feeds import delivery
+from accounts.audit import Actor, record
+from feeds.delivery import batches, claim, push
 from feeds.maintenance import run_daily_maintenance
 
 log = logging.getLogger(__name__)
+
+WORKER = Actor.worker()
 
 
 def daily_maintenance(**kwargs: Any) -> dict[str, int]:
@@ -24,25 +33,77 @@ def daily_maintenance(**kwargs: Any) -> dict[str, int]:
 def daily_push(**kwargs: Any) -> int:
     """Queue the push of every active feed with something to deliver, a few feeds to a task
     (PUSH_FEEDS_PER_TASK), so that the worker's processes share them out."""
-    queued = delivery.queue_daily_push()
+    queued = queue_daily_push()
     log.info("daily push: %s feeds queued", queued)
     return queued
 
 
 def push_feed(feed_id: str, trigger: str = "update", **kwargs: Any) -> dict[str, Any]:
     """Deliver one feed now (Update in QBO, the daily push's fan-out, or an operator)."""
-    result = delivery.push_feed(feed_id, trigger, budget=settings.PUSH_TASK_BUDGET_SECONDS)
+    result = push.push_feed(feed_id, trigger, budget=settings.PUSH_TASK_BUDGET_SECONDS)
     log.info("push of feed %s (%s): %s", feed_id, trigger, result)
-    if result.outcome == "busy" and trigger != "schedule":
+    if result.outcome == "continued":
+        # The budget ran out with transactions still pending: the rest is a task of its own,
+        # so that this one ends well inside the worker's timeout.
+        queue_push(feed_id, trigger)
+    elif result.outcome == "busy" and trigger != "schedule":
         # Another pusher holds the feed: a live one looks again for new transactions when it
         # is done, but a crashed one's claim only runs out. An Update must not be lost in
         # between: try again once the claim has run out.
-        delivery.queue_push_after_claim(feed_id, trigger)
+        queue_push_after_claim(feed_id, trigger)
     return asdict(result)
 
 
 def push_feeds(feed_ids: list[str], trigger: str = "schedule", **kwargs: Any) -> dict[str, int]:
-    """Deliver a few feeds, one after another (the daily push's fan-out)."""
-    outcomes = delivery.push_feeds(feed_ids, trigger, budget=settings.PUSH_TASK_BUDGET_SECONDS)
+    """Deliver a few feeds, one after another (the daily push's fan-out): how many ended in
+    each outcome, and how many were queued again because the budget ran out before them."""
+    pushed = push.push_feeds(feed_ids, trigger, budget=settings.PUSH_TASK_BUDGET_SECONDS)
+    for feed_id in pushed.continued:
+        queue_push(feed_id, trigger)
+    outcomes = dict(pushed.outcomes)
+    if pushed.not_reached:
+        queue_pushes(pushed.not_reached, trigger)
+        outcomes["queued again"] = len(pushed.not_reached)
     log.info("push of %s feeds (%s): %s", len(feed_ids), trigger, outcomes)
     return outcomes
+
+
+def queue_push(feed_id: str, trigger: str) -> str:
+    """Queue one feed's push for the worker (an Update, an operator, a continuation)."""
+    return async_task("feeds.tasks.push_feed", feed_id, trigger, task_name=f"push {feed_id}")
+
+
+def queue_push_after_claim(feed_id: str, trigger: str) -> None:
+    """Queue the feed's push for when the claim on it runs out (a one-off schedule)."""
+    until = claim.lease_until(feed_id)
+    now = timezone.now()
+    Schedule.objects.update_or_create(
+        name=f"push {feed_id} after claim",
+        defaults={
+            "func": "feeds.tasks.push_feed",
+            "args": repr((feed_id, trigger)),
+            "schedule_type": Schedule.ONCE,
+            "repeats": -1,
+            "next_run": max(until or now, now) + dt.timedelta(seconds=1),
+        },
+    )
+
+
+def queue_pushes(feed_ids: list[str], trigger: str) -> str:
+    """Queue several feeds' pushes as one task, which pushes them one after another."""
+    return async_task(
+        "feeds.tasks.push_feeds",
+        list(feed_ids),
+        trigger,
+        task_name=f"push {len(feed_ids)} feeds from {feed_ids[0]}",
+    )
+
+
+def queue_daily_push() -> int:
+    """Queue the push of every feed with something to deliver, PUSH_FEEDS_PER_TASK to a task."""
+    feeds = batches.feeds_to_push()
+    size = settings.PUSH_FEEDS_PER_TASK
+    for start in range(0, len(feeds), size):
+        queue_pushes(feeds[start : start + size], "schedule")
+    record(WORKER, "delivery.daily_push_queued", None, feeds=len(feeds), per_task=size)
+    return len(feeds)

@@ -22,9 +22,9 @@ def _no_stray_database_sessions(django_db_setup, django_db_blocker):
     yield
     from django.db import connection
 
-    from feeds import delivery
+    from feeds.delivery import claim
 
-    delivery._drop_lock_connection()  # kept for the next push, which will not come
+    claim.drop_lock_connection()  # kept for the next push, which will not come
     if connection.vendor != "postgresql":
         return
     with django_db_blocker.unblock(), connection.cursor() as cursor:

@@ -5,6 +5,7 @@ Only time is faked (the backoff's sleep); faults come from the sandbox's own set
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -12,7 +13,8 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from accounts.audit import Actor
-from feeds import delivery, feed_rules
+from feeds import feed_rules, tasks
+from feeds.delivery import batches, claim, push
 from feeds.models import BankTransaction, DeliveryBatch
 from feeds.qbo.client import QboClient
 from qbo_sandbox.models import (
@@ -23,7 +25,7 @@ from qbo_sandbox.models import (
     ReceivedTransaction,
     SandboxCompany,
 )
-from tests.makers import make_linked_feed, make_transaction
+from tests.makers import make_linked_feed, make_push, make_transaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,21 +55,21 @@ def received_ids() -> list[str]:
 
 
 def test_pending_transactions_go_out_in_order_in_batches(feed):
-    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
+    result = push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
     assert (result.outcome, result.delivered, result.batches) == ("done", 5, 3)
     # clearedOnDate order, then write order within a day.
     assert received_ids() == ["t-0", "t-2", "t-1", "t-4", "t-3"]
     assert set(BankTransaction.objects.values_list("delivery_state", flat=True)) == {"delivered"}
     assert list(DeliveryBatch.objects.values_list("status", flat=True)) == ["delivered"] * 3
-    again = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep)
+    again = push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep)
     assert (again.outcome, again.delivered, again.batches) == ("done", 0, 0)
 
 
 def test_a_batch_sent_before_a_crash_is_resent_with_its_batch_id_and_absorbed(feed):
-    batch = delivery.next_batch(feed, "schedule")
+    batch = batches.next_batch(feed, "schedule")
     # QBO received it, then the worker died before recording the answer.
-    assert QboClient().push(feed.pk, delivery.payload(batch)).status_code == 200
-    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep)
+    assert QboClient().push(feed.pk, batches.payload(batch)).status_code == 200
+    result = push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep)
     assert (result.outcome, result.delivered) == ("done", 5)
     assert ReceivedTransaction.objects.count() == 5
     received = ReceivedBatch.objects.get(batch_id=str(batch.batch_id))
@@ -77,11 +79,11 @@ def test_a_batch_sent_before_a_crash_is_resent_with_its_batch_id_and_absorbed(fe
 
 def test_a_pusher_stopped_with_two_batches_open_resends_them_in_sequence(feed):
     # While batch 1 is on the wire the pusher records batch 2; it dies before marking either.
-    first = delivery.next_batch(feed, "schedule", size=2)
-    assert QboClient().push(feed.pk, delivery.payload(first)).status_code == 200
-    second = delivery.next_batch(feed, "schedule", size=2, after=first)
+    first = batches.next_batch(feed, "schedule", size=2)
+    assert QboClient().push(feed.pk, batches.payload(first)).status_code == 200
+    second = batches.next_batch(feed, "schedule", size=2, after=first)
     assert (first.sequence, second.sequence) == (1, 2)
-    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
+    result = push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
     assert (result.outcome, result.delivered, result.batches) == ("done", 5, 3)
     assert received_ids() == ["t-0", "t-2", "t-1", "t-4", "t-3"]
     assert LinkedFeed.objects.get(feed_id=feed.pk).duplicates == 2
@@ -90,15 +92,15 @@ def test_a_pusher_stopped_with_two_batches_open_resends_them_in_sequence(feed):
 
 
 def test_a_transaction_written_mid_push_with_an_earlier_date_is_not_left_behind(feed, alice):
-    first = delivery.next_batch(feed, "schedule", size=2)
-    delivery.payload(first)  # read while it is on the wire: the next batch starts after it
+    first = batches.next_batch(feed, "schedule", size=2)
+    batches.payload(first)  # read while it is on the wire: the next batch starts after it
     make_transaction(
         alice.checking, "late", cleared_on_date=timezone.localdate() - dt.timedelta(days=5)
     )
-    second = delivery.next_batch(feed, "schedule", size=2, after=first)
+    second = batches.next_batch(feed, "schedule", size=2, after=first)
     assert list(second.transactions.values_list("transaction_id", flat=True)) == ["t-1", "t-4"]
     # The push sends what is open, then looks again after letting go: nothing is left.
-    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
+    result = push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
     assert (result.outcome, result.delivered) == ("done", 6)
     assert received_ids() == ["t-0", "t-2", "t-1", "t-4", "t-3", "late"]
     assert not BankTransaction.objects.filter(delivery_state="pending").exists()
@@ -108,7 +110,7 @@ def test_a_failed_batch_goes_out_again_before_the_one_recorded_behind_it(feed):
     faults = FaultSettings.load()
     faults.rate_503 = 1.0
     faults.save()
-    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
+    result = push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
     assert (result.outcome, result.batches) == ("failed", 1)
     # The follower was recorded while the first batch was on the wire, and waits its turn.
     statuses = DeliveryBatch.objects.order_by("sequence").values_list("status", flat=True)
@@ -117,7 +119,7 @@ def test_a_failed_batch_goes_out_again_before_the_one_recorded_behind_it(feed):
 
     faults.rate_503 = 0.0
     faults.save()
-    later = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
+    later = push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2)
     assert (later.outcome, later.delivered) == ("done", 5)
     assert received_ids() == ["t-0", "t-2", "t-1", "t-4", "t-3"]
     assert list(statuses.all()) == ["delivered"] * 3
@@ -128,7 +130,7 @@ def test_503s_are_retried_with_backoff_then_left_for_the_next_run(feed, settings
     faults.rate_503 = 1.0
     faults.save()
     waits = []
-    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=waits.append)
+    result = push.push_feed(feed.pk, qbo=QboClient(), sleep=waits.append)
     assert result.outcome == "failed" and result.delivered == 0
     assert len(waits) == settings.PUSH_ATTEMPTS_PER_RUN - 1
     assert all(0 <= w <= settings.PUSH_BACKOFF_CAP_SECONDS for w in waits)
@@ -139,14 +141,14 @@ def test_503s_are_retried_with_backoff_then_left_for_the_next_run(feed, settings
 
     faults.rate_503 = 0.0
     faults.save()
-    later = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep)
+    later = push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep)
     assert (later.outcome, later.delivered) == ("done", 5)
     assert DeliveryBatch.objects.get().batch_id == batch.batch_id
 
 
 def test_a_410_records_that_qbo_disconnected_the_feed(feed):
     LinkedFeed.objects.filter(feed_id=feed.pk).update(status="disconnected")
-    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep)
+    result = push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep)
     assert result.outcome == "disconnected"
     feed.refresh_from_db()
     assert feed.disabled_on_utc is not None
@@ -154,24 +156,24 @@ def test_a_410_records_that_qbo_disconnected_the_feed(feed):
 
 
 def test_a_feed_is_pushed_by_one_process_at_a_time(feed):
-    with delivery.feed_claim(feed.pk, "another-worker") as held:
+    with claim.feed_claim(feed.pk, "another-worker") as held:
         assert held
-        assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "busy"
+        assert push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "busy"
         assert ReceivedTransaction.objects.count() == 0
-    assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "done"
+    assert push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "done"
 
 
 def test_a_crashed_pushers_claim_runs_out(feed, settings):
     # What a pusher killed mid-push leaves behind: its lease, and (on PostgreSQL) no lock.
-    assert delivery.take_lease(feed.pk, "crashed-worker")
+    assert claim.take_lease(feed.pk, "crashed-worker")
     if db_connection.vendor == "postgresql":
         # Its row lock died with its connection: the feed is free at once.
-        assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "done"
+        assert push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "done"
         return
-    assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "busy"
+    assert push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "busy"
     later = timezone.now() + dt.timedelta(seconds=settings.FEED_PUSH_LEASE_SECONDS + 1)
     with time_machine.travel(later, tick=False):
-        assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "done"
+        assert push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "done"
     assert ReceivedTransaction.objects.count() == 5
 
 
@@ -181,33 +183,73 @@ def test_the_lease_is_renewed_only_when_a_request_might_outlast_it(feed, setting
     def until():
         return Feed.objects.values_list("push_lease_until", flat=True).get(pk=feed.pk)
 
-    assert delivery.take_lease(feed.pk, "me")
+    assert claim.take_lease(feed.pk, "me")
     taken = until()
     settings.FEED_PUSH_LEASE_SECONDS = 120  # ample for a 35 s request: no write per batch
-    delivery.Lease(feed.pk, "me").renew()
+    claim.Lease(feed.pk, "me").renew()
     assert until() == taken
     settings.FEED_PUSH_LEASE_SECONDS = 30  # a request could outlast it: renewed every time
-    delivery.Lease(feed.pk, "me").renew()
+    claim.Lease(feed.pk, "me").renew()
     assert until() != taken
 
 
-def test_a_push_hands_what_is_left_after_its_budget_to_a_new_task(feed):
+def test_a_push_stops_after_its_budget_and_says_it_continues(feed):
     from django_q.models import OrmQ
 
-    result = delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2, budget=0)
+    result = push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep, batch_size=2, budget=0)
     # The budget is looked at before each batch: a push always makes progress.
     assert (result.outcome, result.batches, result.delivered) == ("continued", 1, 2)
+    assert not OrmQ.objects.exists()  # queueing the rest is the task's (below)
+
+
+def test_the_push_task_hands_what_its_budget_left_to_a_new_task(feed, alice, settings):
+    from django_q.models import OrmQ
+
+    operation = make_push(alice.checking)
+    BankTransaction.objects.bulk_create(
+        BankTransaction(
+            source_account=alice.checking,
+            transaction_id=f"bulk-{n}",
+            push_operation=operation,
+            cleared_on_date=timezone.localdate(),
+            amount=Decimal("-1.00"),
+            description="Coffee",
+            transaction_type="Debit",
+        )
+        for n in range(batches.BATCH_SIZE)
+    )
+    settings.PUSH_TASK_BUDGET_SECONDS = 0
+    result = tasks.push_feed(feed.pk, "schedule")
+    assert (result["outcome"], result["batches"], result["delivered"]) == ("continued", 1, 1000)
     task = OrmQ.objects.get().task
     assert (task["func"], task["args"]) == ("feeds.tasks.push_feed", (feed.pk, "schedule"))
 
 
+def test_an_update_that_finds_the_feed_busy_is_tried_again_when_the_claim_runs_out(feed):
+    from django_q.models import OrmQ, Schedule
+
+    with claim.feed_claim(feed.pk, "another-worker") as held:
+        assert held
+        assert tasks.push_feed(feed.pk, "update")["outcome"] == "busy"
+        until = claim.lease_until(feed.pk)
+    again = Schedule.objects.get(name=f"push {feed.pk} after claim")
+    assert (again.func, again.args) == ("feeds.tasks.push_feed", repr((feed.pk, "update")))
+    assert (again.schedule_type, again.next_run) == ("O", until + dt.timedelta(seconds=1))
+    assert not OrmQ.objects.exists()
+    # The daily push's own pass over a busy feed is not tried again: the holder looks again.
+    Schedule.objects.all().delete()
+    with claim.feed_claim(feed.pk, "another-worker"):
+        assert tasks.push_feed(feed.pk, "schedule")["outcome"] == "busy"
+    assert not Schedule.objects.exists()
+
+
 def test_transactions_left_in_a_disconnected_feeds_batch_go_to_the_new_feed(feed, alice):
     LinkedFeed.objects.filter(feed_id=feed.pk).update(status="disconnected")
-    assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "disconnected"
+    assert push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "disconnected"
     assert DeliveryBatch.objects.get().status == "failed"
     # The SMB links the account again in QBO: a new feed.
     new = make_linked_feed(alice.checking, chart("Checking"), feed.feed_start_date)
-    result = delivery.push_feed(new.pk, qbo=QboClient(), sleep=no_sleep)
+    result = push.push_feed(new.pk, qbo=QboClient(), sleep=no_sleep)
     assert (result.outcome, result.delivered) == ("done", 5)
     assert sorted(received_ids()) == [f"t-{n}" for n in range(5)]
 
@@ -226,11 +268,11 @@ def test_the_daily_push_queues_the_feeds_with_something_to_deliver_a_few_to_a_ta
     from django_q.models import OrmQ
 
     idle = card_feed(alice)
-    assert delivery.feeds_to_push() == [feed.pk]
-    assert delivery.queue_daily_push() == 1
+    assert batches.feeds_to_push() == [feed.pk]
+    assert tasks.queue_daily_push() == 1
     task = OrmQ.objects.get().task
     assert (task["func"], task["args"]) == ("feeds.tasks.push_feeds", ([feed.pk], "schedule"))
-    assert idle.pk not in delivery.feeds_to_push()
+    assert idle.pk not in batches.feeds_to_push()
 
     OrmQ.objects.all().delete()
     make_transaction(alice.card, "c-0", cleared_on_date=timezone.localdate())
@@ -244,23 +286,27 @@ def test_the_daily_push_queues_the_feeds_with_something_to_deliver_a_few_to_a_ta
     )
     make_transaction(bob.chequing, "b-0", cleared_on_date=timezone.localdate())
     settings.PUSH_FEEDS_PER_TASK = 2
-    assert delivery.queue_daily_push() == 3
-    tasks = [q.task["args"] for q in OrmQ.objects.order_by("id")]
-    assert tasks == [([feed.pk, idle.pk], "schedule"), ([third.pk], "schedule")]
+    assert tasks.queue_daily_push() == 3
+    queued = [q.task["args"] for q in OrmQ.objects.order_by("id")]
+    assert queued == [([feed.pk, idle.pk], "schedule"), ([third.pk], "schedule")]
 
 
-def test_a_task_of_several_feeds_delivers_each_and_queues_what_its_budget_left(feed, alice):
+def test_a_task_of_several_feeds_delivers_each_and_queues_what_its_budget_left(
+    feed, alice, settings
+):
     from django_q.models import OrmQ
 
     card = card_feed(alice, transactions=3)
-    assert delivery.push_feeds([feed.pk, card.pk], "schedule") == {"done": 2}
+    pushed = push.push_feeds([feed.pk, card.pk], "schedule")
+    assert (pushed.outcomes, pushed.continued, pushed.not_reached) == ({"done": 2}, [], [])
     assert sorted(received_ids()) == ["c-0", "c-1", "c-2", *(f"t-{n}" for n in range(5))]
     assert not OrmQ.objects.exists()
 
     make_transaction(alice.checking, "t-5", cleared_on_date=timezone.localdate())
     make_transaction(alice.card, "c-3", cleared_on_date=timezone.localdate())
     # No time left: the first feed still goes (every task makes progress), the rest waits.
-    assert delivery.push_feeds([feed.pk, card.pk], "schedule", budget=0) == {
+    settings.PUSH_TASK_BUDGET_SECONDS = 0
+    assert tasks.push_feeds([feed.pk, card.pk], "schedule") == {
         "done": 1,
         "queued again": 1,
     }
@@ -308,7 +354,7 @@ def test_a_200_without_qbos_whole_answer_is_not_taken_for_a_delivery(feed, answe
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         qbo = QboClient(base_url=f"http://127.0.0.1:{server.server_port}")
-        result = delivery.push_feed(feed.pk, qbo=qbo, sleep=no_sleep)
+        result = push.push_feed(feed.pk, qbo=qbo, sleep=no_sleep)
     finally:
         server.shutdown()
         server.server_close()
@@ -316,4 +362,4 @@ def test_a_200_without_qbos_whole_answer_is_not_taken_for_a_delivery(feed, answe
     assert "incomplete answer" in result.error
     assert not BankTransaction.objects.filter(delivery_state="delivered").exists()
     # The same batch goes out again to the real QBO, and only then counts.
-    assert delivery.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).delivered == 5
+    assert push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).delivered == 5

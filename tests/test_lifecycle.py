@@ -128,14 +128,14 @@ def test_a_transition_saves_its_extra_updates_with_the_status(alice):
 
 
 def test_a_retried_batch_goes_out_before_a_later_open_one(alice):
-    from feeds import delivery
+    from feeds.delivery import batches
 
     feed = make_feed(alice.checking)
     rejected = make_batch(feed, status="rejected")
     later = make_batch(feed, status="pending")
     lifecycle.transition(rejected, "pending", actor=Actor.worker())
     assert (rejected.sequence, later.sequence) == (1, 2)
-    assert delivery.next_batch(feed, "schedule") == rejected
+    assert batches.next_batch(feed, "schedule") == rejected
 
 
 @pytest.mark.parametrize("to", ["Unlinked", "Deauthorized"])

@@ -3,6 +3,7 @@ Update and disconnect."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import threading
@@ -485,3 +486,273 @@ def test_the_outbound_client_pushes_signed_batches_the_sandbox_accepts_once(
     wrong = QboClient(secret="not-the-shared-secret").push("fd_client_test", batch)
     assert wrong.status_code == 401
     qbo.close()
+
+
+def test_a_batchs_body_is_qbos_shape_in_the_order_given():
+    from decimal import Decimal
+
+    from feeds.qbo import wire
+
+    rows = [
+        ("t-2", None, TODAY, Decimal("-12.50"), "Coffee", "Debit", None),
+        (
+            "t-1",
+            TODAY - dt.timedelta(days=2),
+            TODAY,
+            Decimal("100.00"),
+            "Pay",
+            "Credit",
+            Decimal("7"),
+        ),
+    ]
+    body = wire.batch_body("5f0c6f1e-2b1c-4c55-8f0e-0d1f7f9b1a01", "CAD", rows)
+    assert body == {
+        "batchId": "5f0c6f1e-2b1c-4c55-8f0e-0d1f7f9b1a01",
+        "transactions": [
+            {
+                "id": "t-2",
+                "date": "2026-11-25",  # no date of its own: the day it cleared
+                "clearedOnDate": "2026-11-25",
+                "amount": "-12.50",
+                "currency": "CAD",
+                "description": "Coffee",
+                "transactionType": "Debit",
+                "balance": None,
+            },
+            {
+                "id": "t-1",
+                "date": "2026-11-23",
+                "clearedOnDate": "2026-11-25",
+                "amount": "100.00",
+                "currency": "CAD",
+                "description": "Pay",
+                "transactionType": "Credit",
+                "balance": "7",
+            },
+        ],
+    }
+
+
+def two_transactions(batch_id: str = "5f0c6f1e-2b1c-4c55-8f0e-0d1f7f9b1a02") -> dict:
+    from decimal import Decimal
+
+    from feeds.qbo import wire
+
+    rows = [(f"t-{n}", None, TODAY, Decimal("-1.00"), "Coffee", "Debit", None) for n in range(2)]
+    return wire.batch_body(batch_id, "USD", rows)
+
+
+@pytest.fixture
+def sandbox_feed(live_server, settings):
+    from qbo_sandbox.models import ChartAccount, LinkedFeed, SandboxCompany
+
+    settings.QBO_BASE_URL = f"{live_server.url}/qbo-sandbox/api/v1"
+    SandboxCompany.current()  # its default accounts, also after an earlier test's flush
+    return LinkedFeed.objects.create(
+        feed_id="fd_answers",
+        chart_account=ChartAccount.objects.get(name="Checking"),
+        source_account_id="alice-chk",
+        source_display_name="Alice Checking",
+        feed_start_date=TODAY,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_client_reads_each_answer_of_the_sandbox_for_what_it_means(sandbox_feed):
+    from feeds.qbo.client import QboClient
+    from feeds.qbo.wire import Kind
+    from qbo_sandbox.models import FaultSettings
+
+    qbo = QboClient()
+    first = qbo.send_batch(sandbox_feed.feed_id, two_transactions())
+    assert (first.kind, first.status, first.error, first.broken) == (Kind.DELIVERED, 200, "", False)
+    # The same batch again: QBO counts duplicates, which is a delivery all the same.
+    assert qbo.send_batch(sandbox_feed.feed_id, two_transactions()).kind is Kind.DELIVERED
+
+    refused = QboClient(secret="not-the-shared-secret").send_batch(
+        sandbox_feed.feed_id, two_transactions("5f0c6f1e-2b1c-4c55-8f0e-0d1f7f9b1a03")
+    )
+    assert (refused.kind, refused.status) == (Kind.REJECTED, 401)
+    assert refused.error.startswith("401: ") and not refused.broken
+
+    faults = FaultSettings.load()
+    faults.rate_429, faults.retry_after_seconds = 1.0, 7
+    faults.save()
+    limited = qbo.send_batch(sandbox_feed.feed_id, two_transactions())
+    assert (limited.kind, limited.status, limited.retry_after) == (Kind.RETRY_AFTER, 429, 7.0)
+    assert limited.error.startswith("429: ")
+
+    faults.rate_429, faults.rate_503 = 0.0, 1.0
+    faults.save()
+    unavailable = qbo.send_batch(sandbox_feed.feed_id, two_transactions())
+    assert (unavailable.kind, unavailable.status) == (Kind.TRANSIENT, 503)
+    assert unavailable.error.startswith("503: ") and not unavailable.broken
+
+    faults.rate_503 = 0.0
+    faults.save()
+    sandbox_feed.status = "disconnected"
+    sandbox_feed.save()
+    gone = qbo.send_batch(sandbox_feed.feed_id, two_transactions())
+    assert (gone.kind, gone.status) == (Kind.DISCONNECTED, 410)
+    assert gone.error == "410: the feed was disconnected in QuickBooks"
+    qbo.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_dropped_before_the_answer_is_transient_and_resets_the_session(sandbox_feed):
+    from feeds.qbo.client import QboClient
+    from feeds.qbo.wire import Kind
+    from qbo_sandbox.models import FaultSettings
+
+    faults = FaultSettings.load()
+    faults.rate_drop = 1.0
+    faults.save()
+    qbo = QboClient()
+    session = qbo.session
+    dropped = qbo.send_batch(sandbox_feed.feed_id, two_transactions())
+    assert (dropped.kind, dropped.status, dropped.broken) == (Kind.TRANSIENT, None, True)
+    assert dropped.error.split(":")[0] in {"ConnectionError", "ChunkedEncodingError"}
+    assert qbo.session is not session  # the kept-alive connections went with the old one
+    qbo.close()
+
+
+def test_a_refused_connection_is_transient():
+    import socket
+
+    from feeds.qbo.client import QboClient
+    from feeds.qbo.wire import Kind
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    qbo = QboClient(base_url=f"http://127.0.0.1:{port}")
+    answer = qbo.send_batch("fd_nowhere", two_transactions())
+    assert (answer.kind, answer.status, answer.broken) == (Kind.TRANSIENT, None, True)
+    assert answer.error.startswith("ConnectionError: ")
+
+
+class Answering:
+    """A stand-in for QBO answering every request with one canned answer: the faults no sandbox
+    setting makes (a 200 cut short or garbled, an odd Retry-After, a stall)."""
+
+    def __init__(self, status: int, body: bytes = b"", headers: dict | None = None, stall=0.0):
+        import http.server
+
+        answer = (status, body, headers or {"Content-Type": "application/json"}, stall)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                status, body, headers, stall = answer
+                time.sleep(stall)
+                # A client that stopped waiting (a stall past its timeout) has hung up.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def __enter__(self) -> Answering:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b'{"accepted": 1, "duplicates": 0}',  # short of the 2 sent
+        b'{"accepted": 2}',
+        b'{"accepted": 3, "duplicates": -1}',
+        b'{"accepted": true, "duplicates": 1}',
+        b'{"accepted": 2.0, "duplicates": 0}',
+        b'{"accepted": 2, "dupl',  # cut short
+        b"[2, 0]",
+        b"HTTP/1.1 414",  # bytes left on a kept-alive connection
+        b"<html>Gateway</html>",
+    ],
+)
+def test_a_200_without_qbos_whole_answer_is_transient_and_resets_the_session(body):
+    from feeds.qbo.client import QboClient
+    from feeds.qbo.wire import Kind
+
+    with Answering(200, body) as qbo_stub:
+        qbo = QboClient(base_url=qbo_stub.url)
+        session = qbo.session
+        answer = qbo.send_batch("fd_stub", two_transactions())
+    assert (answer.kind, answer.status, answer.broken) == (Kind.TRANSIENT, 200, True)
+    assert answer.error == f"200 with an incomplete answer: {body.decode()[:200]!r}"
+    assert qbo.session is not session
+
+
+def test_a_200_with_the_whole_answer_keeps_the_session():
+    from feeds.qbo.client import QboClient
+    from feeds.qbo.wire import Kind
+
+    with Answering(200, b'{"accepted": 1, "duplicates": 1}') as qbo_stub:
+        qbo = QboClient(base_url=qbo_stub.url)
+        session = qbo.session
+        answer = qbo.send_batch("fd_stub", two_transactions())
+    assert (answer.kind, answer.broken) == (Kind.DELIVERED, False)
+    assert qbo.session is session
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "seconds"),
+    [("3", 3.0), ("0.5", 0.5), ("120", 120.0), ("soon", 60.0), (None, 60.0)],
+)
+def test_a_429_asks_to_wait_its_retry_after_or_qbos_60_seconds(retry_after, seconds):
+    from feeds.qbo.client import QboClient
+    from feeds.qbo.wire import Kind
+
+    headers = {"Content-Type": "application/json"}
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    with Answering(429, b'{"error": "rate_limited"}', headers) as qbo_stub:
+        answer = QboClient(base_url=qbo_stub.url).send_batch("fd_stub", two_transactions())
+    assert (answer.kind, answer.status, answer.retry_after) == (Kind.RETRY_AFTER, 429, seconds)
+    assert answer.error == '429: {"error": "rate_limited"}' and not answer.broken
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, "rejected"),
+        (404, "rejected"),
+        (499, "rejected"),
+        (500, "transient"),
+        (502, "transient"),
+        (302, "transient"),
+    ],
+)
+def test_other_statuses_are_rejected_if_4xx_and_transient_otherwise(status, kind):
+    from feeds.qbo.client import QboClient
+
+    text = "x" * 400  # recorded up to 300 characters
+    with Answering(status, text.encode(), {"Content-Type": "text/plain"}) as qbo_stub:
+        answer = QboClient(base_url=qbo_stub.url).send_batch("fd_stub", two_transactions())
+    assert (answer.kind, answer.status, answer.broken) == (kind, status, False)
+    assert answer.error == f"{status}: {'x' * 300}"
+
+
+def test_an_answer_slower_than_the_read_timeout_is_transient():
+    from feeds.qbo.client import QboClient
+    from feeds.qbo.wire import Kind
+
+    with Answering(200, b'{"accepted": 2, "duplicates": 0}', stall=1.0) as qbo_stub:
+        qbo = QboClient(base_url=qbo_stub.url, timeout=(1.0, 0.2))
+        answer = qbo.send_batch("fd_stub", two_transactions())
+    assert (answer.kind, answer.status, answer.broken) == (Kind.TRANSIENT, None, True)
+    assert answer.error.startswith("ReadTimeout: ")

@@ -262,7 +262,7 @@ def test_kill_9_in_the_middle_of_a_batch_loses_nothing_and_doubles_nothing(clust
 
 
 def test_two_clusters_never_push_one_feed_at_once_and_deliver_exactly_once(clusters, api):
-    from feeds import delivery
+    from feeds import tasks
 
     shop = Shop(api)
     feeds = [shop.feed(f"two-{n}") for n in range(6)]
@@ -273,7 +273,7 @@ def test_two_clusters_never_push_one_feed_at_once_and_deliver_exactly_once(clust
     # Every feed asked for three times at once: the daily push, an Update and an operator.
     for trigger in ("schedule", "update", "admin"):
         for feed in feeds:
-            delivery.queue_push(feed.pk, trigger)
+            tasks.queue_push(feed.pk, trigger)
     wait_for(all_delivered(feeds), 180, "delivery by two clusters")
     wait_for(lambda: not _queued(), 60, "the pushes to finish")
     pids = {"first": first.pids(), "second": second.pids()}

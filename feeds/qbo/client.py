@@ -1,5 +1,6 @@
 """What linksite sends to QBO (`product.md` §6): signed batches of transactions, over one
-keep-alive HTTP session per worker process, with connect and read timeouts."""
+keep-alive HTTP session per worker process, with connect and read timeouts; what QBO answers
+is read in `wire.py`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from urllib.parse import quote
 import requests
 from django.conf import settings
 
-from feeds.qbo import signing
+from feeds.qbo import signing, wire
 
 
 class QboClient:
@@ -36,6 +37,20 @@ class QboClient:
         }
         url = f"{self.base_url}/feeds/{quote(feed_id, safe='')}/transactions"
         return self.session.post(url, data=body, headers=headers, timeout=self.timeout)
+
+    def send_batch(self, feed_id: str, body: dict[str, Any]) -> wire.Answer:
+        """POST one batch (`wire.batch_body`) and read QBO's answer. Never raises for what the
+        network or QBO does: no answer is a transient one. After an answer that cannot be
+        trusted the session's connections are dropped."""
+        try:
+            response = self.push(feed_id, body)
+        except requests.RequestException as exc:
+            answer = wire.no_answer(exc)
+        else:
+            answer = wire.read_answer(response, len(body["transactions"]))
+        if answer.broken:
+            self.reset()
+        return answer
 
     def reset(self) -> None:
         """Drop the kept-alive connections (after an answer that was cut short or garbled, the

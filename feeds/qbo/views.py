@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.audit import Actor, record
 from accounts.models import OrganizationSettings
-from feeds import availability, delivery, feed_rules
+from feeds import availability, feed_rules, tasks
 from feeds.credentials import CredentialError, redeem
 from feeds.models import Feed, ReplayGuard, SourceAccountStatus
 from feeds.qbo import signing
@@ -189,7 +189,7 @@ def refresh(request: HttpRequest, body: dict, feed_id: str) -> JsonResponse:
         return error(404, "unknown_feed", f"No feed {feed_id!r}.")
     if not feed.is_active:
         return error(410, "feed_disconnected", f"Feed {feed_id!r} is no longer active.")
-    task_id = delivery.queue_push(feed.pk, "update")
+    task_id = tasks.queue_push(feed.pk, "update")
     record(QBO, "feed.refresh_requested", feed, task=task_id)
     return JsonResponse({"feedId": feed.pk, "queued": True}, status=202)
 

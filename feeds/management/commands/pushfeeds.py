@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from feeds import delivery
+from feeds.delivery.batches import feeds_to_push
+from feeds.delivery.push import push_feed
 from feeds.models import Feed
 
 
@@ -20,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if options["all"]:
-            feeds = delivery.feeds_to_push()
+            feeds = feeds_to_push()
         else:
             feeds = options["feed"]
             unknown = sorted(
@@ -32,7 +33,7 @@ class Command(BaseCommand):
         outcomes: dict[str, int] = {}
         delivered = 0
         for number, feed_id in enumerate(feeds, start=1):
-            result = delivery.push_feed(feed_id, "admin")
+            result = push_feed(feed_id, "admin")
             outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
             delivered += result.delivered
             filled = int(30 * number / total)
