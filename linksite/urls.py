@@ -12,7 +12,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
     path("link/", include("feeds.link.urls")),
-    path("qbo/v1/", include("feeds.qbo.urls")),
+    path("qbo/v1/", include("feeds.qbo_api.urls")),
     path("branding/logo", accounts_views.logo, name="org-logo"),
     path("healthz", accounts_views.healthz, name="healthz"),
 ]

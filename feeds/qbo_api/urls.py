@@ -1,6 +1,6 @@
 from django.urls import path
 
-from feeds.qbo import views
+from feeds.qbo_api import views
 
 app_name = "qbo"
 urlpatterns = [
