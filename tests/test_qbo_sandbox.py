@@ -820,22 +820,22 @@ def test_connect_errors_are_in_french_for_a_french_user(client, db, settings):
     assert_nothing_linked()
 
 
+# Valid fault settings (a 503 rate of one half), for the tests that spoil one field.
+FAULTS = {
+    "rate_503": "0.5",
+    "rate_429": "0",
+    "retry_after_seconds": "1",
+    "latency_ms": "0",
+    "rate_timeout": "0",
+    "timeout_seconds": "35",
+    "rate_drop": "0",
+    "seed": "0",
+}
+
+
 @pytest.mark.parametrize("value", [HUGE, NUL, "-1", "abc", "9" * 30])
 def test_the_fault_page_refuses_an_unknown_feed_and_saves_nothing(client, feed, value):
-    response = client.post(
-        "/qbo-sandbox/faults",
-        {
-            "rate_503": "0.5",
-            "rate_429": "0",
-            "retry_after_seconds": "1",
-            "latency_ms": "0",
-            "rate_timeout": "0",
-            "timeout_seconds": "35",
-            "rate_drop": "0",
-            "seed": "0",
-            "force_410": [str(feed.pk), value],
-        },
-    )
+    response = client.post("/qbo-sandbox/faults", {**FAULTS, "force_410": [str(feed.pk), value]})
     assert response.status_code == 400
     page = response.content.decode()
     assert re.search(r'<p class="error" id="force_410-error">Choose feeds from the list.</p>', page)
@@ -848,17 +848,7 @@ def test_the_fault_page_refuses_an_unknown_feed_and_saves_nothing(client, feed, 
 @pytest.mark.parametrize("field", ["rate_429", "latency_ms", "seed"])
 @pytest.mark.parametrize("value", [HUGE, NUL, "1e999", "nan", "9" * 30])
 def test_the_fault_page_refuses_hostile_numbers_and_saves_nothing(client, feed, field, value):
-    fields = {
-        "rate_503": "0.5",
-        "rate_429": "0",
-        "retry_after_seconds": "1",
-        "latency_ms": "0",
-        "rate_timeout": "0",
-        "timeout_seconds": "35",
-        "rate_drop": "0",
-        "seed": "0",
-        "force_410": [str(feed.pk)],
-    }
+    fields = {**FAULTS, "force_410": [str(feed.pk)]}
     response = client.post("/qbo-sandbox/faults", {**fields, field: value})
     assert response.status_code == 400
     assert re.search(
