@@ -711,7 +711,17 @@ def test_a_200_with_the_whole_answer_keeps_the_session():
 
 @pytest.mark.parametrize(
     ("retry_after", "seconds"),
-    [("3", 3.0), ("0.5", 0.5), ("120", 120.0), ("soon", 60.0), (None, 60.0)],
+    [
+        ("3", 3.0),
+        ("0.5", 0.5),
+        ("120", 120.0),
+        ("0", 0.0),
+        ("soon", 60.0),
+        (None, 60.0),
+        ("-5", 60.0),
+        ("nan", 60.0),
+        ("inf", 60.0),
+    ],
 )
 def test_a_429_asks_to_wait_its_retry_after_or_qbos_60_seconds(retry_after, seconds):
     from feeds.qbo.client import QboClient

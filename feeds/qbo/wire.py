@@ -4,13 +4,15 @@ answer to it means.
 A 200 is a delivery only with QBO's whole answer, `{"accepted": n, "duplicates": m}` covering
 every transaction sent; a 200 cut short or garbled (a proxy, bytes left on a kept-alive
 connection) says nothing was stored. 410: the feed was disconnected in QBO. 429: wait
-`Retry-After` seconds (60, QBO's documented wait, when it is not a number). Another 4xx: QBO
-refused the batch as it is. 5xx, timeouts and connection errors: try again later."""
+`Retry-After` seconds (60, QBO's documented wait, when it is not a finite number of seconds, 0 or
+more). Another 4xx: QBO refused the batch as it is. 5xx, timeouts and connection errors: try
+again later."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -95,6 +97,8 @@ def read_answer(response: requests.Response, sent: int) -> Answer:
         try:
             wait = float(response.headers.get("Retry-After", DEFAULT_RETRY_AFTER))
         except ValueError:
+            wait = DEFAULT_RETRY_AFTER
+        if not math.isfinite(wait) or wait < 0:  # "nan", "-5", "inf": not a wait anyone meant
             wait = DEFAULT_RETRY_AFTER
         return Answer(Kind.RETRY_AFTER, error, status=status, retry_after=wait)
     if 400 <= status < 500:
