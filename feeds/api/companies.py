@@ -13,6 +13,7 @@ from accounts.audit import record
 from accounts.models import Company
 from feeds import connection_rules, lifecycle
 from feeds.api import common
+from feeds.api import query as listing
 from feeds.api.errors import ApiError, field_error
 from feeds.api.responses import responses
 from feeds.api.schemas import (
@@ -37,6 +38,16 @@ class Paging(Schema):
     )
 
 
+class CompanyList(Paging):
+    query: str | None = listing.query_param(listing.COMPANY_FIELDS)
+    orderBy: str | None = listing.order_param(listing.COMPANY_FIELDS)
+
+
+class ConnectionList(Paging):
+    query: str | None = listing.query_param(listing.CONNECTION_FIELDS)
+    orderBy: str | None = listing.order_param(listing.CONNECTION_FIELDS)
+
+
 @router.post("/companies", response=responses({200: CompanyOut}, body=True))
 def create_company(request: HttpRequest, payload: CompanyIn):
     """Create an SMB company. Only companies in the US or Canada are supported."""
@@ -52,12 +63,13 @@ def create_company(request: HttpRequest, payload: CompanyIn):
 
 
 @router.get("/companies", response=responses({200: CompanyPage}))
-def list_companies(request: HttpRequest, paging: Query[Paging]):
-    """The caller's companies, newest first."""
-    query = Company.objects.filter(client_id=common.api_key(request).client_id).order_by(
+def list_companies(request: HttpRequest, paging: Query[CompanyList]):
+    """The caller's companies, newest first unless `orderBy` says otherwise."""
+    rows = Company.objects.filter(client_id=common.api_key(request).client_id).order_by(
         "-created", "-id"
     )
-    return common.page(query, paging.page, paging.pageSize, common.company_json)
+    rows = listing.apply(rows, listing.COMPANY_FIELDS, paging.query, paging.orderBy)
+    return common.page(rows, paging.page, paging.pageSize, common.company_json)
 
 
 @router.get("/companies/{companyId}", response=responses({200: CompanyOut}))
@@ -105,10 +117,12 @@ def create_connection(request: HttpRequest, companyId: uuid.UUID, payload: Conne
 
 
 @router.get("/companies/{companyId}/connections", response=responses({200: ConnectionPage}))
-def list_connections(request: HttpRequest, companyId: uuid.UUID, paging: Query[Paging]):
+def list_connections(request: HttpRequest, companyId: uuid.UUID, paging: Query[ConnectionList]):
+    """The company's connections, newest first unless `orderBy` says otherwise."""
     company = common.company_or_404(request, companyId)
-    query = Connection.objects.filter(company=company).order_by("-created", "-id")
-    return common.page(query, paging.page, paging.pageSize, common.connection_json)
+    rows = Connection.objects.filter(company=company).order_by("-created", "-id")
+    rows = listing.apply(rows, listing.CONNECTION_FIELDS, paging.query, paging.orderBy)
+    return common.page(rows, paging.page, paging.pageSize, common.connection_json)
 
 
 @router.get(

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from feeds import idempotency, writes
 from feeds.api import common, json_body
+from feeds.api import query as listing
 from feeds.api.companies import Paging
 from feeds.api.errors import ApiError, field_error
 from feeds.api.responses import responses
@@ -113,12 +114,18 @@ def write_transactions(
     return Status(202, common.push_json(operation))
 
 
+class PushList(Paging):
+    query: str | None = listing.query_param(listing.PUSH_FIELDS)
+    orderBy: str | None = listing.order_param(listing.PUSH_FIELDS)
+
+
 @router.get("/companies/{companyId}/push", response=responses({200: PushOperationPage}))
-def list_push_operations(request: HttpRequest, companyId: uuid.UUID, paging: Query[Paging]):
-    """The company's push operations, newest first."""
+def list_push_operations(request: HttpRequest, companyId: uuid.UUID, paging: Query[PushList]):
+    """The company's push operations, newest first unless `orderBy` says otherwise."""
     company = common.company_or_404(request, companyId)
-    query = PushOperation.objects.filter(company=company).order_by("-requested_on_utc", "-key")
-    return common.page(query, paging.page, paging.pageSize, common.push_json)
+    rows = PushOperation.objects.filter(company=company).order_by("-requested_on_utc", "-key")
+    rows = listing.apply(rows, listing.PUSH_FIELDS, paging.query, paging.orderBy)
+    return common.page(rows, paging.page, paging.pageSize, common.push_json)
 
 
 @router.get(
@@ -136,6 +143,8 @@ class TransactionFilter(Paging):
     deliveryState: DeliveryState | None = Field(
         None, description="Only transactions in this delivery state."
     )
+    query: str | None = listing.query_param(listing.TRANSACTION_FIELDS)
+    orderBy: str | None = listing.order_param(listing.TRANSACTION_FIELDS)
 
 
 @router.get(
@@ -148,11 +157,12 @@ def list_transactions(
     accountId: str,
     filters: Query[TransactionFilter],
 ):
-    """The account's written transactions in clearedOnDate (then write) order, with whether each
-    was delivered to QBO yet."""
+    """The account's written transactions in clearedOnDate (then write) order unless `orderBy`
+    says otherwise, with whether each was delivered to QBO yet."""
     connection = common.connection_or_404(request, companyId, connectionId)
     account = common.account_or_404(connection, accountId, feeds=False)
-    query = BankTransaction.objects.filter(source_account=account).order_by("cleared_on_date", "id")
+    rows = BankTransaction.objects.filter(source_account=account).order_by("cleared_on_date", "id")
     if filters.deliveryState:
-        query = query.filter(delivery_state=filters.deliveryState)
-    return common.page(query, filters.page, filters.pageSize, common.transaction_json)
+        rows = rows.filter(delivery_state=filters.deliveryState)
+    rows = listing.apply(rows, listing.TRANSACTION_FIELDS, filters.query, filters.orderBy)
+    return common.page(rows, filters.page, filters.pageSize, common.transaction_json)
