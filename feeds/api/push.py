@@ -26,7 +26,7 @@ router = Router(tags=["Bank transactions and push operations"])
 
 WRITE_DESCRIPTION = f"""
 Write up to {writes.MAX_TRANSACTIONS} cleared transactions to one connected source account. The
-request is validated at once and is all-or-nothing: the push operation answered with **202** is
+request is validated at once and is all-or-nothing: the push operation answered with **200** is
 `Success` (every transaction stored; the worker delivers them to QBO) or `Failed` (nothing stored;
 one `validation.errors` item per problem). Rules:
 
@@ -55,7 +55,7 @@ with another body is refused with 422; while the first request still runs, 409 w
 @router.post(
     "/companies/{companyId}/connections/{connectionId}/push/bankAccounts/{accountId}"
     "/bankTransactions",
-    response=responses({202: PushOperationOut}, 403, 409, 422, body=True),
+    response=responses({200: PushOperationOut}, 403, 409, 422, body=True),
     description=WRITE_DESCRIPTION,
     summary="Write bank transactions",
     openapi_extra={
@@ -110,7 +110,7 @@ def write_transactions(
         ) from None
     if replayed:
         response["Idempotent-Replayed"] = "true"
-    return Status(202, common.push_json(operation))
+    return Status(200, common.push_json(operation))
 
 
 @router.get("/companies/{companyId}/push", response=responses({200: PushOperationPage}))
