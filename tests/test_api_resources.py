@@ -99,8 +99,19 @@ def assert_error(response, status: int, item: str | None = None) -> dict:
     assert response.status_code == status, response.content
     assert response["Content-Type"].startswith("application/json")
     body = response.json()
-    assert set(body) == {"statusCode", "error", "correlationId", "validation"}
+    assert set(body) == {
+        "statusCode",
+        "service",
+        "error",
+        "correlationId",
+        "validation",
+        "canBeRetried",
+        "detailedErrorCode",
+    }
     assert body["statusCode"] == status
+    assert body["service"] == "LinksiteApi"
+    assert body["canBeRetried"] == ("True" if status in {408, 429, 500, 502, 503, 504} else "False")
+    assert body["detailedErrorCode"] == status * 100
     assert isinstance(body["error"], str) and body["error"]
     assert body["correlationId"] and body["correlationId"] == response["X-Correlation-Id"]
     assert set(body["validation"]) == {"errors", "warnings"}
@@ -1390,3 +1401,37 @@ def test_the_docs_page_uses_only_local_files(client, db):
         assert static.status_code == 200, url
         assert b"".join(static.streaming_content if static.streaming else [static.content])
         static.close()
+
+
+def test_an_error_carries_the_hosted_services_full_shape(alice_api):
+    body = assert_error(alice_api.get("/companies/00000000-0000-0000-0000-000000000000"), 404)
+    assert (body["service"], body["canBeRetried"], body["detailedErrorCode"]) == (
+        "LinksiteApi",
+        "False",
+        40400,
+    )
+
+
+def test_transient_errors_say_they_can_be_retried_and_others_do_not(rf):
+    from feeds.api import errors
+
+    request = rf.get("/api/v1/companies")
+    retried = {code: errors.body(request, code, "x")["canBeRetried"] for code in (429, 500, 503)}
+    refused = {code: errors.body(request, code, "x")["canBeRetried"] for code in (400, 404, 409)}
+    assert set(retried.values()) == {"True"} and set(refused.values()) == {"False"}
+    assert errors.body(request, 503, "x")["detailedErrorCode"] == 50300
+
+
+def test_the_documented_error_shape_requires_every_field_of_the_hosted_services(client):
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["Error"]
+    assert set(schema["required"]) == {
+        "statusCode",
+        "service",
+        "error",
+        "correlationId",
+        "validation",
+        "canBeRetried",
+        "detailedErrorCode",
+    }
+    assert schema["properties"]["canBeRetried"]["type"] == "string"
+    assert schema["properties"]["detailedErrorCode"]["type"] == "integer"

@@ -87,9 +87,15 @@ class Validation(Schema):
 
 class Error(Schema):
     statusCode: int
+    service: Literal["LinksiteApi"] = Field(description="The service that answered.")
     error: str = Field(description="What went wrong, in a sentence.")
     correlationId: str = Field(description="Quote it to support; also in X-Correlation-Id.")
     validation: Validation
+    canBeRetried: Literal["True", "False"] = Field(
+        description='"True" for a transient failure (408, 429, 5xx): the same request may '
+        'succeed later; "False" when the request must change.'
+    )
+    detailedErrorCode: int = Field(description="The HTTP status times 100, e.g. 40400.")
 
 
 # Companies ------------------------------------------------------------------------------------
