@@ -442,6 +442,30 @@ def test_it_gives_a_fresh_valid_link_url_on_every_read(alice_api, alice):
     assert (body["platformName"], body["sourceType"]) == (PLATFORM_NAME, "BankFeed")
 
 
+def test_every_connection_read_names_the_same_qbo_bank_feeds_integration(alice_api, alice):
+    base = f"/companies/{alice.company.pk}/connections"
+    created = alice_api.post(base, {"platformKey": "hcws"}).json()
+    fetched = alice_api.get(f"{base}/{alice.connection.pk}").json()
+    listed = alice_api.get(base).json()["results"]
+    expected = {
+        "integrationId": "23ef72e4-f155-5554-8e6c-618052d9e303",
+        "integrationKey": "hcws",
+        "sourceId": "56ec0661-5733-5fab-b9ab-9badc24c92ae",
+        "sourceType": "BankFeed",
+        "platformName": PLATFORM_NAME,
+    }
+    assert len(listed) == 2
+    for body in [created, fetched, *listed]:
+        assert {name: body[name] for name in expected} == expected
+        assert body["linkUrl"] and body["status"] and body["created"]
+
+
+def test_the_documented_connection_requires_what_the_hosted_service_requires(client, db):
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["ConnectionOut"]
+    required = {"id", "integrationId", "sourceId", "platformName", "linkUrl", "status"}
+    assert required | {"created", "sourceType", "integrationKey"} <= set(schema["required"])
+
+
 def test_it_refuses_to_unlink_a_connection_that_is_not_linked(alice_api, alice):
     response = alice_api.patch(connection_path(alice.connection), {"status": "Unlinked"})
     assert_error(response, 409, item="status")

@@ -118,6 +118,9 @@ def connection_json(connection: Connection) -> dict[str, Any]:
     return {
         "id": connection.pk,
         "companyId": connection.company_id,
+        "integrationId": Connection.INTEGRATION_ID,
+        "integrationKey": Connection.INTEGRATION_KEY,
+        "sourceId": Connection.SOURCE_ID,
         "platformKey": connection.platform_key,
         "platformName": Connection.PLATFORM_NAME,
         "sourceType": Connection.SOURCE_TYPE,

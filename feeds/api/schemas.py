@@ -147,6 +147,11 @@ class ConnectionPatch(Strict):
 class ConnectionOut(Schema):
     id: uuid.UUID
     companyId: uuid.UUID
+    integrationId: uuid.UUID = Field(
+        description="The QBO bank-feeds integration; the same for all."
+    )
+    integrationKey: Literal[models.Connection.INTEGRATION_KEY]
+    sourceId: uuid.UUID = Field(description="The QBO bank-feeds source; the same for all.")
     platformKey: PlatformKey
     platformName: str
     sourceType: Literal[models.Connection.SOURCE_TYPE]
