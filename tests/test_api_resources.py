@@ -265,7 +265,7 @@ def test_it_lists_companies_in_pages(alice_api, alice):
     response = alice_api.get("/companies", {"page": 2, "pageSize": 2})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"results", "pageNumber", "pageSize", "totalResults"}
+    assert set(body) == {"results", "pageNumber", "pageSize", "totalResults", "_links"}
     assert (body["pageNumber"], body["pageSize"], body["totalResults"]) == (2, 2, 5)
     assert len(body["results"]) == 2
     first = alice_api.get("/companies", {"page": 1, "pageSize": 2}).json()["results"]
@@ -1459,3 +1459,21 @@ def test_the_documented_error_shape_requires_every_field_of_the_hosted_services(
     }
     assert schema["properties"]["canBeRetried"]["type"] == "string"
     assert schema["properties"]["detailedErrorCode"]["type"] == "integer"
+
+
+def test_a_paged_list_links_to_its_pages_and_following_next_keeps_the_page_size(alice_api, alice):
+    for n in range(4):  # five in all: three pages of two
+        Company.objects.create(client=alice.company.client, name=f"Extra {n}", country="US")
+    first = alice_api.get("/companies", {"pageSize": 2}).json()
+    links = first["_links"]
+    assert set(links) == {"self", "current", "next"}
+    assert links["self"]["href"].endswith("/api/v1/companies?pageSize=2")
+    assert links["current"]["href"].endswith("/api/v1/companies?pageSize=2&page=1")
+    following = urlsplit(links["next"]["href"])
+    second = alice_api.client.get(
+        f"{following.path}?{following.query}", headers=alice_api.headers()
+    ).json()
+    assert (second["pageNumber"], second["pageSize"]) == (2, 2)
+    assert {c["id"] for c in second["results"]}.isdisjoint(c["id"] for c in first["results"])
+    assert set(second["_links"]) == {"self", "current", "next", "previous"}
+    assert parse_qs(urlsplit(second["_links"]["previous"]["href"]).query)["page"] == ["1"]

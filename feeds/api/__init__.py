@@ -42,7 +42,8 @@ UTC. **Money** is a decimal with at most 2 places, sent and received as a JSON n
 string is accepted too).
 
 **Lists** are paged with `page` (from 1) and `pageSize` (1 to 5000, default 100), except the
-source accounts of a connection, which come as one array.
+source accounts of a connection, which come as one array. A page's `_links` hold `self`,
+`current`, and `next`/`previous` where those pages exist, each `{href}`.
 """
 
 

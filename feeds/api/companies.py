@@ -51,13 +51,13 @@ def create_company(request: HttpRequest, payload: CompanyIn):
     return common.company_json(company)
 
 
-@router.get("/companies", response=responses({200: CompanyPage}))
+@router.get("/companies", response=responses({200: CompanyPage}), by_alias=True)
 def list_companies(request: HttpRequest, paging: Query[Paging]):
     """The caller's companies, newest first."""
     query = Company.objects.filter(client_id=common.api_key(request).client_id).order_by(
         "-created", "-id"
     )
-    return common.page(query, paging.page, paging.pageSize, common.company_json)
+    return common.page(request, query, paging.page, paging.pageSize, common.company_json)
 
 
 @router.get("/companies/{companyId}", response=responses({200: CompanyOut}))
@@ -104,11 +104,13 @@ def create_connection(request: HttpRequest, companyId: uuid.UUID, payload: Conne
     return common.connection_json(connection)
 
 
-@router.get("/companies/{companyId}/connections", response=responses({200: ConnectionPage}))
+@router.get(
+    "/companies/{companyId}/connections", response=responses({200: ConnectionPage}), by_alias=True
+)
 def list_connections(request: HttpRequest, companyId: uuid.UUID, paging: Query[Paging]):
     company = common.company_or_404(request, companyId)
     query = Connection.objects.filter(company=company).order_by("-created", "-id")
-    return common.page(query, paging.page, paging.pageSize, common.connection_json)
+    return common.page(request, query, paging.page, paging.pageSize, common.connection_json)
 
 
 @router.get(

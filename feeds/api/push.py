@@ -113,12 +113,14 @@ def write_transactions(
     return Status(200, common.push_json(operation))
 
 
-@router.get("/companies/{companyId}/push", response=responses({200: PushOperationPage}))
+@router.get(
+    "/companies/{companyId}/push", response=responses({200: PushOperationPage}), by_alias=True
+)
 def list_push_operations(request: HttpRequest, companyId: uuid.UUID, paging: Query[Paging]):
     """The company's push operations, newest first."""
     company = common.company_or_404(request, companyId)
     query = PushOperation.objects.filter(company=company).order_by("-requested_on_utc", "-key")
-    return common.page(query, paging.page, paging.pageSize, common.push_json)
+    return common.page(request, query, paging.page, paging.pageSize, common.push_json)
 
 
 @router.get(
@@ -139,7 +141,9 @@ class TransactionFilter(Paging):
 
 
 @router.get(
-    ACCOUNTS + "/{accountId}/bankTransactions", response=responses({200: BankTransactionPage})
+    ACCOUNTS + "/{accountId}/bankTransactions",
+    response=responses({200: BankTransactionPage}),
+    by_alias=True,
 )
 def list_transactions(
     request: HttpRequest,
@@ -155,4 +159,4 @@ def list_transactions(
     query = BankTransaction.objects.filter(source_account=account).order_by("cleared_on_date", "id")
     if filters.deliveryState:
         query = query.filter(delivery_state=filters.deliveryState)
-    return common.page(query, filters.page, filters.pageSize, common.transaction_json)
+    return common.page(request, query, filters.page, filters.pageSize, common.transaction_json)

@@ -13,7 +13,14 @@ from typing import Annotated, Any, Literal
 
 from django.db.models import TextChoices
 from ninja import Schema
-from pydantic import ConfigDict, Field, PlainSerializer, StringConstraints, field_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+    model_serializer,
+)
 
 from accounts import models as accounts_models
 from feeds import models, writes
@@ -121,10 +128,26 @@ class CompanyOut(Schema):
     created: dt.datetime
 
 
+class Href(Schema):
+    href: str
+
+
+class PageLinks(Schema):
+    self_: Href = Field(alias="self", description="This request.")
+    current: Href = Field(description="This page, with its page number.")
+    next: Href | None = Field(default=None, description="Only when there is a next page.")
+    previous: Href | None = Field(default=None, description="Only after the first page.")
+
+    @model_serializer(mode="wrap")
+    def _without_absent(self, handler: Any) -> dict[str, Any]:
+        return {name: link for name, link in handler(self).items() if link is not None}
+
+
 class Page(Schema):
     pageNumber: int
     pageSize: int
     totalResults: int
+    links: PageLinks = Field(alias="_links")
 
 
 class CompanyPage(Page):
