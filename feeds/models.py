@@ -40,6 +40,13 @@ class Connection(models.Model):
     PLATFORM_KEY = "hcws"
     PLATFORM_NAME = "QuickBooks Online Bank Feeds"
     SOURCE_TYPE = "BankFeed"
+    # The one integration every connection uses (QBO bank feeds), named as the hosted service
+    # names an integration: its key is the platform key, and both ids are fixed (uuid5 of
+    # "linksite:integration:hcws" and "linksite:source:qbo-bank-feeds"), so they never change
+    # between deployments or releases.
+    INTEGRATION_KEY = PLATFORM_KEY
+    INTEGRATION_ID = uuid.UUID("23ef72e4-f155-5554-8e6c-618052d9e303")
+    SOURCE_ID = uuid.UUID("56ec0661-5733-5fab-b9ab-9badc24c92ae")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     company = models.ForeignKey(

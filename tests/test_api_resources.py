@@ -99,8 +99,19 @@ def assert_error(response, status: int, item: str | None = None) -> dict:
     assert response.status_code == status, response.content
     assert response["Content-Type"].startswith("application/json")
     body = response.json()
-    assert set(body) == {"statusCode", "error", "correlationId", "validation"}
+    assert set(body) == {
+        "statusCode",
+        "service",
+        "error",
+        "correlationId",
+        "validation",
+        "canBeRetried",
+        "detailedErrorCode",
+    }
     assert body["statusCode"] == status
+    assert body["service"] == "LinksiteApi"
+    assert body["canBeRetried"] == ("True" if status in {408, 429, 500, 502, 503, 504} else "False")
+    assert body["detailedErrorCode"] == status * 100
     assert isinstance(body["error"], str) and body["error"]
     assert body["correlationId"] and body["correlationId"] == response["X-Correlation-Id"]
     assert set(body["validation"]) == {"errors", "warnings"}
@@ -254,7 +265,7 @@ def test_it_lists_companies_in_pages(alice_api, alice):
     response = alice_api.get("/companies", {"page": 2, "pageSize": 2})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"results", "pageNumber", "pageSize", "totalResults"}
+    assert set(body) == {"results", "pageNumber", "pageSize", "totalResults", "_links"}
     assert (body["pageNumber"], body["pageSize"], body["totalResults"]) == (2, 2, 5)
     assert len(body["results"]) == 2
     first = alice_api.get("/companies", {"page": 1, "pageSize": 2}).json()["results"]
@@ -429,6 +440,30 @@ def test_it_gives_a_fresh_valid_link_url_on_every_read(alice_api, alice):
     body = second.json()
     assert body["status"] == "PendingAuth"
     assert (body["platformName"], body["sourceType"]) == (PLATFORM_NAME, "BankFeed")
+
+
+def test_every_connection_read_names_the_same_qbo_bank_feeds_integration(alice_api, alice):
+    base = f"/companies/{alice.company.pk}/connections"
+    created = alice_api.post(base, {"platformKey": "hcws"}).json()
+    fetched = alice_api.get(f"{base}/{alice.connection.pk}").json()
+    listed = alice_api.get(base).json()["results"]
+    expected = {
+        "integrationId": "23ef72e4-f155-5554-8e6c-618052d9e303",
+        "integrationKey": "hcws",
+        "sourceId": "56ec0661-5733-5fab-b9ab-9badc24c92ae",
+        "sourceType": "BankFeed",
+        "platformName": PLATFORM_NAME,
+    }
+    assert len(listed) == 2
+    for body in [created, fetched, *listed]:
+        assert {name: body[name] for name in expected} == expected
+        assert body["linkUrl"] and body["status"] and body["created"]
+
+
+def test_the_documented_connection_requires_what_the_hosted_service_requires(client, db):
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["ConnectionOut"]
+    required = {"id", "integrationId", "sourceId", "platformName", "linkUrl", "status"}
+    assert required | {"created", "sourceType", "integrationKey"} <= set(schema["required"])
 
 
 def test_it_refuses_to_unlink_a_connection_that_is_not_linked(alice_api, alice):
@@ -1390,3 +1425,55 @@ def test_the_docs_page_uses_only_local_files(client, db):
         assert static.status_code == 200, url
         assert b"".join(static.streaming_content if static.streaming else [static.content])
         static.close()
+
+
+def test_an_error_carries_the_hosted_services_full_shape(alice_api):
+    body = assert_error(alice_api.get("/companies/00000000-0000-0000-0000-000000000000"), 404)
+    assert (body["service"], body["canBeRetried"], body["detailedErrorCode"]) == (
+        "LinksiteApi",
+        "False",
+        40400,
+    )
+
+
+def test_transient_errors_say_they_can_be_retried_and_others_do_not(rf):
+    from feeds.api import errors
+
+    request = rf.get("/api/v1/companies")
+    retried = {code: errors.body(request, code, "x")["canBeRetried"] for code in (429, 500, 503)}
+    refused = {code: errors.body(request, code, "x")["canBeRetried"] for code in (400, 404, 409)}
+    assert set(retried.values()) == {"True"} and set(refused.values()) == {"False"}
+    assert errors.body(request, 503, "x")["detailedErrorCode"] == 50300
+
+
+def test_the_documented_error_shape_requires_every_field_of_the_hosted_services(client):
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["Error"]
+    assert set(schema["required"]) == {
+        "statusCode",
+        "service",
+        "error",
+        "correlationId",
+        "validation",
+        "canBeRetried",
+        "detailedErrorCode",
+    }
+    assert schema["properties"]["canBeRetried"]["type"] == "string"
+    assert schema["properties"]["detailedErrorCode"]["type"] == "integer"
+
+
+def test_a_paged_list_links_to_its_pages_and_following_next_keeps_the_page_size(alice_api, alice):
+    for n in range(4):  # five in all: three pages of two
+        Company.objects.create(client=alice.company.client, name=f"Extra {n}", country="US")
+    first = alice_api.get("/companies", {"pageSize": 2}).json()
+    links = first["_links"]
+    assert set(links) == {"self", "current", "next"}
+    assert links["self"]["href"].endswith("/api/v1/companies?pageSize=2")
+    assert links["current"]["href"].endswith("/api/v1/companies?pageSize=2&page=1")
+    following = urlsplit(links["next"]["href"])
+    second = alice_api.client.get(
+        f"{following.path}?{following.query}", headers=alice_api.headers()
+    ).json()
+    assert (second["pageNumber"], second["pageSize"]) == (2, 2)
+    assert {c["id"] for c in second["results"]}.isdisjoint(c["id"] for c in first["results"])
+    assert set(second["_links"]) == {"self", "current", "next", "previous"}
+    assert parse_qs(urlsplit(second["_links"]["previous"]["href"]).query)["page"] == ["1"]

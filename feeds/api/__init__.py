@@ -27,8 +27,10 @@ transactions, which a worker delivers to QBO every day and when the SMB user pre
 **Authentication**: `Authorization: Bearer <API key>` (or `Basic <base64 of the key>`). Keys are
 created in the admin and shown once. A missing or wrong key gets 401.
 
-**Errors** all have the same shape: `{statusCode, error, correlationId, validation: {errors,
-warnings}}`; each validation item is `{itemId, message, validatorName}`. Unknown ids and other
+**Errors** all have the same shape: `{statusCode, service, error, correlationId, validation:
+{errors, warnings}, canBeRetried, detailedErrorCode}`; each validation item is `{itemId, message,
+validatorName}`; `canBeRetried` is `"True"` for 408, 429 and 5xx, else `"False"`;
+`detailedErrorCode` is the status times 100. Unknown ids and other
 clients' ids get 404. Bodies are JSON (`Content-Type: application/json`, else 415), at most 4 MiB
 (else 413).
 
@@ -40,7 +42,8 @@ UTC. **Money** is a decimal with at most 2 places, sent and received as a JSON n
 string is accepted too).
 
 **Lists** are paged with `page` (from 1) and `pageSize` (1 to 5000, default 100), except the
-source accounts of a connection, which come as one array.
+source accounts of a connection, which come as one array. A page's `_links` hold `self`,
+`current`, and `next`/`previous` where those pages exist, each `{href}`.
 """
 
 

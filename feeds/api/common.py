@@ -89,15 +89,34 @@ def require_not_deauthorized(connection: Connection) -> None:
         )
 
 
-def page(query: QuerySet, number: int, size: int, render: Any) -> dict[str, Any]:
+def _page_href(request: HttpRequest, number: int) -> dict[str, str]:
+    query = request.GET.copy()
+    query["page"] = str(number)
+    return {"href": request.build_absolute_uri(f"{request.path}?{query.urlencode()}")}
+
+
+def page(
+    request: HttpRequest, query: QuerySet, number: int, size: int, render: Any
+) -> dict[str, Any]:
+    """One page of `query`, with `_links` (self, current, and next/previous where they exist)
+    that keep the request's other query parameters."""
     total = query.count()
     offset = (number - 1) * size
     rows = list(query[offset : offset + size]) if offset < total else []
+    links = {
+        "self": {"href": request.build_absolute_uri(request.get_full_path())},
+        "current": _page_href(request, number),
+    }
+    if offset + size < total:
+        links["next"] = _page_href(request, number + 1)
+    if number > 1:
+        links["previous"] = _page_href(request, number - 1)
     return {
         "results": [render(row) for row in rows],
         "pageNumber": number,
         "pageSize": size,
         "totalResults": total,
+        "_links": links,
     }
 
 
@@ -118,6 +137,9 @@ def connection_json(connection: Connection) -> dict[str, Any]:
     return {
         "id": connection.pk,
         "companyId": connection.company_id,
+        "integrationId": Connection.INTEGRATION_ID,
+        "integrationKey": Connection.INTEGRATION_KEY,
+        "sourceId": Connection.SOURCE_ID,
         "platformKey": connection.platform_key,
         "platformName": Connection.PLATFORM_NAME,
         "sourceType": Connection.SOURCE_TYPE,

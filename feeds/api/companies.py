@@ -62,14 +62,14 @@ def create_company(request: HttpRequest, payload: CompanyIn):
     return common.company_json(company)
 
 
-@router.get("/companies", response=responses({200: CompanyPage}))
+@router.get("/companies", response=responses({200: CompanyPage}), by_alias=True)
 def list_companies(request: HttpRequest, paging: Query[CompanyList]):
     """The caller's companies, newest first unless `orderBy` says otherwise."""
     rows = Company.objects.filter(client_id=common.api_key(request).client_id).order_by(
         "-created", "-id"
     )
     rows = listing.apply(rows, listing.COMPANY_FIELDS, paging.query, paging.orderBy)
-    return common.page(rows, paging.page, paging.pageSize, common.company_json)
+    return common.page(request, rows, paging.page, paging.pageSize, common.company_json)
 
 
 @router.get("/companies/{companyId}", response=responses({200: CompanyOut}))
@@ -116,13 +116,15 @@ def create_connection(request: HttpRequest, companyId: uuid.UUID, payload: Conne
     return common.connection_json(connection)
 
 
-@router.get("/companies/{companyId}/connections", response=responses({200: ConnectionPage}))
+@router.get(
+    "/companies/{companyId}/connections", response=responses({200: ConnectionPage}), by_alias=True
+)
 def list_connections(request: HttpRequest, companyId: uuid.UUID, paging: Query[ConnectionList]):
     """The company's connections, newest first unless `orderBy` says otherwise."""
     company = common.company_or_404(request, companyId)
     rows = Connection.objects.filter(company=company).order_by("-created", "-id")
     rows = listing.apply(rows, listing.CONNECTION_FIELDS, paging.query, paging.orderBy)
-    return common.page(rows, paging.page, paging.pageSize, common.connection_json)
+    return common.page(request, rows, paging.page, paging.pageSize, common.connection_json)
 
 
 @router.get(

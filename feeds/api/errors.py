@@ -1,5 +1,11 @@
-"""One error shape for every API response that is not a success (`product.md` §9):
-`{statusCode, error, correlationId, validation: {errors, warnings}}`."""
+"""One error shape for every API response that is not a success (`product.md` §9), the hosted
+service's: `{statusCode, service, error, correlationId, validation: {errors, warnings},
+canBeRetried, detailedErrorCode}`.
+
+`canBeRetried` is a string, as there: `"True"` for a transient failure (408, 429, 500, 502, 503,
+504) that the same request may get past later, `"False"` for anything the request itself must
+change. `detailedErrorCode` is the HTTP status times 100 (`40400` for a 404): room for finer
+codes under each status later, none defined yet."""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from django.http import HttpRequest, JsonResponse
 from feeds.writes import Problem
 
 HEADER = "X-Correlation-Id"
+SERVICE = "LinksiteApi"
+RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class ApiError(Exception):
@@ -41,6 +49,10 @@ def correlation_id(request: HttpRequest) -> str:
     return value
 
 
+def detailed_code(status: int) -> int:
+    return status * 100
+
+
 def body(
     request: HttpRequest,
     status: int,
@@ -49,9 +61,12 @@ def body(
 ) -> dict[str, Any]:
     return {
         "statusCode": status,
+        "service": SERVICE,
         "error": message,
         "correlationId": correlation_id(request),
         "validation": {"errors": [p.as_json() for p in errors or []], "warnings": []},
+        "canBeRetried": "True" if status in RETRYABLE else "False",
+        "detailedErrorCode": detailed_code(status),
     }
 
 

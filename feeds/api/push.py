@@ -27,7 +27,7 @@ router = Router(tags=["Bank transactions and push operations"])
 
 WRITE_DESCRIPTION = f"""
 Write up to {writes.MAX_TRANSACTIONS} cleared transactions to one connected source account. The
-request is validated at once and is all-or-nothing: the push operation answered with **202** is
+request is validated at once and is all-or-nothing: the push operation answered with **200** is
 `Success` (every transaction stored; the worker delivers them to QBO) or `Failed` (nothing stored;
 one `validation.errors` item per problem). Rules:
 
@@ -56,7 +56,7 @@ with another body is refused with 422; while the first request still runs, 409 w
 @router.post(
     "/companies/{companyId}/connections/{connectionId}/push/bankAccounts/{accountId}"
     "/bankTransactions",
-    response=responses({202: PushOperationOut}, 403, 409, 422, body=True),
+    response=responses({200: PushOperationOut}, 403, 409, 422, body=True),
     description=WRITE_DESCRIPTION,
     summary="Write bank transactions",
     openapi_extra={
@@ -111,7 +111,7 @@ def write_transactions(
         ) from None
     if replayed:
         response["Idempotent-Replayed"] = "true"
-    return Status(202, common.push_json(operation))
+    return Status(200, common.push_json(operation))
 
 
 class PushList(Paging):
@@ -119,13 +119,15 @@ class PushList(Paging):
     orderBy: str | None = listing.order_param(listing.PUSH_FIELDS)
 
 
-@router.get("/companies/{companyId}/push", response=responses({200: PushOperationPage}))
+@router.get(
+    "/companies/{companyId}/push", response=responses({200: PushOperationPage}), by_alias=True
+)
 def list_push_operations(request: HttpRequest, companyId: uuid.UUID, paging: Query[PushList]):
     """The company's push operations, newest first unless `orderBy` says otherwise."""
     company = common.company_or_404(request, companyId)
     rows = PushOperation.objects.filter(company=company).order_by("-requested_on_utc", "-key")
     rows = listing.apply(rows, listing.PUSH_FIELDS, paging.query, paging.orderBy)
-    return common.page(rows, paging.page, paging.pageSize, common.push_json)
+    return common.page(request, rows, paging.page, paging.pageSize, common.push_json)
 
 
 @router.get(
@@ -148,7 +150,9 @@ class TransactionFilter(Paging):
 
 
 @router.get(
-    ACCOUNTS + "/{accountId}/bankTransactions", response=responses({200: BankTransactionPage})
+    ACCOUNTS + "/{accountId}/bankTransactions",
+    response=responses({200: BankTransactionPage}),
+    by_alias=True,
 )
 def list_transactions(
     request: HttpRequest,
@@ -165,4 +169,4 @@ def list_transactions(
     if filters.deliveryState:
         rows = rows.filter(delivery_state=filters.deliveryState)
     rows = listing.apply(rows, listing.TRANSACTION_FIELDS, filters.query, filters.orderBy)
-    return common.page(rows, filters.page, filters.pageSize, common.transaction_json)
+    return common.page(request, rows, filters.page, filters.pageSize, common.transaction_json)

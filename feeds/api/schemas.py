@@ -13,7 +13,14 @@ from typing import Annotated, Any, Literal
 
 from django.db.models import TextChoices
 from ninja import Schema
-from pydantic import ConfigDict, Field, PlainSerializer, StringConstraints, field_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+    model_serializer,
+)
 
 from accounts import models as accounts_models
 from feeds import models, writes
@@ -87,9 +94,15 @@ class Validation(Schema):
 
 class Error(Schema):
     statusCode: int
+    service: Literal["LinksiteApi"] = Field(description="The service that answered.")
     error: str = Field(description="What went wrong, in a sentence.")
     correlationId: str = Field(description="Quote it to support; also in X-Correlation-Id.")
     validation: Validation
+    canBeRetried: Literal["True", "False"] = Field(
+        description='"True" for a transient failure (408, 429, 5xx): the same request may '
+        'succeed later; "False" when the request must change.'
+    )
+    detailedErrorCode: int = Field(description="The HTTP status times 100, e.g. 40400.")
 
 
 # Companies ------------------------------------------------------------------------------------
@@ -115,10 +128,26 @@ class CompanyOut(Schema):
     created: dt.datetime
 
 
+class Href(Schema):
+    href: str
+
+
+class PageLinks(Schema):
+    self_: Href = Field(alias="self", description="This request.")
+    current: Href = Field(description="This page, with its page number.")
+    next: Href | None = Field(default=None, description="Only when there is a next page.")
+    previous: Href | None = Field(default=None, description="Only after the first page.")
+
+    @model_serializer(mode="wrap")
+    def _without_absent(self, handler: Any) -> dict[str, Any]:
+        return {name: link for name, link in handler(self).items() if link is not None}
+
+
 class Page(Schema):
     pageNumber: int
     pageSize: int
     totalResults: int
+    links: PageLinks = Field(alias="_links")
 
 
 class CompanyPage(Page):
@@ -141,6 +170,11 @@ class ConnectionPatch(Strict):
 class ConnectionOut(Schema):
     id: uuid.UUID
     companyId: uuid.UUID
+    integrationId: uuid.UUID = Field(
+        description="The QBO bank-feeds integration; the same for all."
+    )
+    integrationKey: Literal[models.Connection.INTEGRATION_KEY]
+    sourceId: uuid.UUID = Field(description="The QBO bank-feeds source; the same for all.")
     platformKey: PlatformKey
     platformName: str
     sourceType: Literal[models.Connection.SOURCE_TYPE]
