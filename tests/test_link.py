@@ -1163,6 +1163,16 @@ def test_the_revoke_page_asks_for_confirmation_first(session, alice, lang):
     text = assert_page(response, lang)
     assert tr(lang, "Revoke credentials?", "Révoquer les identifiants?") in text
     assert tr(lang, "Yes, revoke them", "Oui, les révoquer") in text
+    assert (
+        tr(
+            lang,
+            "Revoking also stops the accounts already connected to QuickBooks Online with these"
+            " credentials",
+            "La révocation arrête aussi les comptes déjà connectés à QuickBooks Online avec ces"
+            " identifiants",
+        )
+        in text
+    )
     assert re.search(r'<form method="post" action="/link/revoke">', body(response))
     assert CredentialSet.objects.filter(revoked__isnull=True).count() == 1
 
