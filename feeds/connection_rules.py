@@ -9,7 +9,7 @@ from django.db.models import F
 from accounts.audit import Actor, record
 from accounts.models import Company
 from feeds import credentials, lifecycle
-from feeds.models import Connection, ConnectionStatus
+from feeds.models import Connection, ConnectionStatus, CredentialSet
 
 
 def open_connection(company: Company, *, actor: Actor) -> Connection:
@@ -35,5 +35,11 @@ def deauthorize(connection: Connection, *, actor: Actor, reason: str) -> bool:
         lifecycle.transition(connection, ConnectionStatus.DEAUTHORIZED, actor=actor, reason=reason)
         Connection.objects.filter(pk=connection.pk).update(link_generation=F("link_generation") + 1)
         connection.refresh_from_db(fields=["link_generation"])
-        credentials.revoke_unused(connection, actor=actor)
+        # Only the unused sets: the feeds already end through `lifecycle`; disabling them as
+        # well would start QBO's disconnect grace period on feeds that are over anyway.
+        credentials.revoke(
+            CredentialSet.objects.filter(connection=connection, used__isnull=True),
+            actor=actor,
+            connection=connection,
+        )
     return True

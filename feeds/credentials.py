@@ -20,7 +20,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.audit import Actor, record
-from feeds.models import Connection, CredentialSet, SourceAccount
+from feeds.models import Connection, CredentialSet, Feed, SourceAccount
 
 USERNAME_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 USERNAME_SHAPE = re.compile(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}")
@@ -92,17 +92,23 @@ def issue(
 def revoke(
     credential_sets: QuerySet[CredentialSet], *, actor: Actor, connection: Connection | None = None
 ) -> int:
-    """Invalidate those of `credential_sets` that have not been used; return how many. One audit
-    event per connection concerned, with the usernames (for `connection`, also when there was
-    nothing left to revoke: the request itself is worth keeping)."""
+    """Invalidate `credential_sets`, used ones too, and stop the feeds linked with them as if
+    disconnected in QBO (`feed_rules.disable_feed`), as the hosted service does; return how many
+    sets. One audit event per connection concerned, with the usernames (for `connection`, also
+    when there was nothing left to revoke: the request itself is worth keeping)."""
+    from feeds import feed_rules  # feed_rules is above credentials
+
     with transaction.atomic():
-        unused = credential_sets.filter(used__isnull=True, revoked__isnull=True)
-        rows = list(unused.values_list("pk", "username", "connection_id"))
-        count = CredentialSet.objects.filter(
-            pk__in=[pk for pk, _username, _connection in rows],
-            used__isnull=True,
-            revoked__isnull=True,
-        ).update(revoked=timezone.now())
+        rows = list(
+            credential_sets.filter(revoked__isnull=True).values_list(
+                "pk", "username", "connection_id"
+            )
+        )
+        pks = [pk for pk, _username, _connection in rows]
+        now = timezone.now()
+        count = CredentialSet.objects.filter(pk__in=pks, revoked__isnull=True).update(revoked=now)
+        for feed in Feed.objects.active().filter(credential_set__in=pks):
+            feed_rules.disable_feed(feed, actor=actor, at=now)
         usernames: dict[Any, list[str]] = {}
         if connection is not None:
             usernames[connection.pk] = []
@@ -120,8 +126,8 @@ def revoke(
     return count
 
 
-def revoke_unused(connection: Connection, *, actor: Actor) -> int:
-    """Invalidate every set of the connection that has not been used; return how many."""
+def revoke_all(connection: Connection, *, actor: Actor) -> int:
+    """Revoke every set of the connection (API `DELETE`, the Link page); return how many."""
     return revoke(
         CredentialSet.objects.filter(connection=connection), actor=actor, connection=connection
     )

@@ -907,7 +907,7 @@ def test_it_refuses_credentials_for_a_connection_without_accounts(alice_api, ali
     assert not CredentialSet.objects.exists()
 
 
-def test_it_revokes_unused_credentials_only(alice_api, alice):
+def test_it_revokes_every_set_of_the_connection_used_ones_too(alice_api, alice):
     issued = [alice_api.post(credentials_path(alice.connection), {}).json() for _ in range(3)]
     used = issued[0]["username"]
     CredentialSet.objects.filter(username=used).update(used=timezone.now())
@@ -919,13 +919,13 @@ def test_it_revokes_unused_credentials_only(alice_api, alice):
     assert response.status_code == 204
     assert response.content == b""
 
-    assert CredentialSet.objects.get(username=used).revoked is None
+    assert CredentialSet.objects.get(username=used).revoked is not None
     for item in issued[1:]:
         assert CredentialSet.objects.get(username=item["username"]).revoked is not None
     untouched.refresh_from_db()
     assert untouched.revoked is None
     revoked = AuditEvent.objects.get(action="credentials.revoked")
-    assert revoked.data["count"] == 2
+    assert revoked.data["count"] == 3
 
 
 def test_it_audits_credentials_without_ever_recording_the_password(alice_api, alice):

@@ -106,7 +106,7 @@ def test_the_right_password_gives_back_the_attempt_it_reserved(issued):
 
 def test_revoked_and_unknown_credentials_are_refused(issued, alice):
     credential_set, password = issued
-    credentials.revoke_unused(alice.connection, actor=QBO)
+    credentials.revoke_all(alice.connection, actor=QBO)
     with pytest.raises(CredentialError) as revoked:
         redeem(credential_set.username, password, actor=QBO)
     assert revoked.value.reason == "revoked"
@@ -178,3 +178,22 @@ def test_of_two_concurrent_redemptions_exactly_one_wins():
         thread.join()
     assert sorted(outcomes) == ["used", "used", "used", "won"]
     assert CredentialSet.objects.get(pk=credential_set.pk).used <= timezone.now()
+
+
+def test_revoking_a_used_set_disables_its_feed_and_leaves_bobs_sets_alone(alice, bob):
+    from tests.makers import make_credentials, make_feed
+
+    used = make_credentials(alice.connection, "DDDD-EEEE-FFFF", used=timezone.now())
+    feed = make_feed(alice.checking, credential_set=used)
+    bobs = make_credentials(bob.connection, "GGGG-HHHH-JJJJ")
+
+    assert credentials.revoke_all(alice.connection, actor=QBO) == 1
+
+    used.refresh_from_db()
+    feed.refresh_from_db()
+    bobs.refresh_from_db()
+    assert used.revoked is not None
+    assert feed.disabled_on_utc is not None
+    assert bobs.revoked is None
+    assert AuditEvent.objects.filter(action="credentials.revoked").count() == 1
+    assert AuditEvent.objects.filter(action="feed.disabled").count() == 1

@@ -1163,14 +1163,22 @@ def test_the_revoke_page_asks_for_confirmation_first(session, alice, lang):
     text = assert_page(response, lang)
     assert tr(lang, "Revoke credentials?", "Révoquer les identifiants?") in text
     assert tr(lang, "Yes, revoke them", "Oui, les révoquer") in text
+    assert (
+        tr(
+            lang,
+            "Revoking also stops the accounts already connected to QuickBooks Online with these"
+            " credentials",
+            "La révocation arrête aussi les comptes déjà connectés à QuickBooks Online avec ces"
+            " identifiants",
+        )
+        in text
+    )
     assert re.search(r'<form method="post" action="/link/revoke">', body(response))
     assert CredentialSet.objects.filter(revoked__isnull=True).count() == 1
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_revoking_invalidates_every_unused_set_of_the_connection_and_only_those(
-    session, alice, bob, lang
-):
+def test_revoking_invalidates_every_set_of_the_connection_and_only_those(session, alice, bob, lang):
     set_language(session, lang)
     choose(session, alice.checking)
     session.post("/link/credentials")
@@ -1188,11 +1196,11 @@ def test_revoking_invalidates_every_unused_set_of_the_connection_and_only_those(
     from_api.refresh_from_db()
     assert from_api.revoked is not None
     used.refresh_from_db()
-    assert used.revoked is None
+    assert used.revoked is not None
     bobs.refresh_from_db()
     assert bobs.revoked is None
     event = AuditEvent.objects.get(action="credentials.revoked")
-    assert event.data["count"] == 3
+    assert event.data["count"] == 4
     page = session.get(response["Location"])
     text = assert_page(page, lang)
     assert (

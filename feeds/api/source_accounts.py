@@ -181,9 +181,10 @@ def create_credentials(
 
 @router.delete(BASE + "/credentials", response=responses({204: None}))
 def revoke_credentials(request: HttpRequest, companyId: uuid.UUID, connectionId: uuid.UUID):
-    """Revoke every credential set of the connection that has not been used."""
+    """Revoke every credential set of the connection, used or not; the feeds linked with them
+    stop as if disconnected in QBO."""
     connection = common.connection_or_404(request, companyId, connectionId)
-    credentials.revoke_unused(connection, actor=common.actor(request))
+    credentials.revoke_all(connection, actor=common.actor(request))
     return HttpResponse(status=204)
 
 

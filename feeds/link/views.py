@@ -353,9 +353,9 @@ def credentials_page(request: HttpRequest, link: LinkContext) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @link_view
 def revoke(request: HttpRequest, link: LinkContext) -> HttpResponse:
-    """Revoke every unused credential set of the connection, after a confirmation."""
+    """Revoke every credential set of the connection (its feeds stop), after a confirmation."""
     if request.method == "POST":
-        count = credentials.revoke_unused(link.connection, actor=link.actor)
+        count = credentials.revoke_all(link.connection, actor=link.actor)
         messages.success(
             request,
             _("Your credentials were revoked. They can no longer be used in QuickBooks.")
