@@ -165,8 +165,14 @@ class Company(models.Model):
         ApiClient, models.PROTECT, related_name="companies", verbose_name=_("API client")
     )
     name = models.CharField(_("name"), max_length=200)
-    country = models.CharField(_("country"), max_length=2, choices=Country.choices)
+    # Empty until known: a company may be created without one (the hosted service's body has
+    # none); the Link pages then ask the SMB user, and credentials wait for it.
+    country = models.CharField(
+        _("country"), max_length=2, choices=Country.choices, blank=True, default=""
+    )
     description = models.TextField(_("description"), blank=True, default="")
+    # The client's own key-value metadata (at most 10 pairs), as the hosted service keeps it.
+    tags = models.JSONField(_("tags"), default=dict, blank=True)
     created = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
@@ -176,7 +182,7 @@ class Company(models.Model):
         indexes = [models.Index(fields=["client", "-created"], name="company_client_created")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(country__in=Country.values), name="company_country_valid"
+                condition=Q(country__in=[*Country.values, ""]), name="company_country_valid"
             ),
         ]
 
@@ -186,6 +192,10 @@ class Company(models.Model):
     @property
     def is_supported(self) -> bool:
         return self.country in Country.values
+
+    @property
+    def country_known(self) -> bool:
+        return self.country != ""
 
 
 class ActorType(models.TextChoices):

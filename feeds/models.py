@@ -63,6 +63,9 @@ class Connection(models.Model):
     link_generation = models.PositiveIntegerField(default=1, editable=False)
     created = models.DateTimeField(_("created"), default=timezone.now)
     modified = models.DateTimeField(_("modified"), auto_now=True)
+    # Set when the client deletes the connection through the API: it is deauthorized, the API
+    # answers 404 for it from then on, and the row stays for the audit trail and history.
+    deleted = models.DateTimeField(_("deleted"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("connection")
@@ -113,6 +116,10 @@ class SourceAccount(models.Model):
     sort_code = models.CharField(_("sort code"), max_length=50, blank=True, default="")
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
     balance = models.DecimalField(_("balance"), **MONEY, default=0)
+    # The v2 body's routingInfo {bankCode, type} and accountInfo {description, nickname,
+    # accountOpenDate, availableBalance}, kept as sent (validated) and returned on every read.
+    routing_info = models.JSONField(_("routing info"), null=True, blank=True)
+    account_info = models.JSONField(_("account info"), null=True, blank=True)
     status = models.CharField(
         _("status"),
         max_length=12,
