@@ -32,6 +32,16 @@ def is_deauthorized(connection: Connection) -> bool:
     return connection.status == ConnectionStatus.DEAUTHORIZED
 
 
+def company_refusal(company: Company, org: OrganizationSettings | None = None) -> str | None:
+    """Why the company may not start linking now: COUNTRY or UNAVAILABLE; None when it may
+    (an unknown country is asked on the Link pages)."""
+    if company.country_known and not country_supported(company):
+        return COUNTRY
+    if not integration_enabled(org):
+        return UNAVAILABLE
+    return None
+
+
 def refusal(connection: Connection, org: OrganizationSettings | None = None) -> str | None:
     """Why the connection may not be used now, the most lasting reason first: DEAUTHORIZED,
     COUNTRY or UNAVAILABLE; None when it may."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from accounts.audit import Actor, record
 from accounts.models import Company
@@ -20,10 +21,42 @@ def open_connection(company: Company, *, actor: Actor) -> Connection:
     return connection
 
 
+def connection_for_link(company: Company, *, actor: Actor) -> Connection:
+    """The connection the company's Link entry (its `redirect`) leads to: the newest one the
+    client has not deleted and that is not deauthorized, or a new one (availability is the
+    caller's to check first)."""
+    current = (
+        Connection.objects.filter(company=company, deleted__isnull=True)
+        .exclude(status=ConnectionStatus.DEAUTHORIZED)
+        .order_by("-created", "-pk")
+        .first()
+    )
+    return current or open_connection(company, actor=actor)
+
+
 def unlink(connection: Connection, *, actor: Actor, reason: str) -> None:
     """Linked → Unlinked: its feeds stop; the SMB user can link again from a new Link URL.
     Raises `lifecycle.IllegalTransition` from any other status."""
     lifecycle.transition(connection, ConnectionStatus.UNLINKED, actor=actor, reason=reason)
+
+
+def unlink_requested(connection: Connection, *, actor: Actor, reason: str) -> bool:
+    """The client asks for `Unlinked`: from Linked it unlinks; already Unlinked it is a no-op
+    (False). Raises `lifecycle.IllegalTransition` from PendingAuth or Deauthorized."""
+    if connection.status == ConnectionStatus.UNLINKED:
+        return False
+    unlink(connection, actor=actor, reason=reason)
+    return True
+
+
+def delete(connection: Connection, *, actor: Actor) -> None:
+    """The client deletes the connection: deauthorized (as below), then hidden from the API for
+    good; the row stays with its accounts, transactions, push operations and audit trail."""
+    with transaction.atomic():
+        deauthorize(connection, actor=actor, reason="deleted through the API")
+        connection.deleted = timezone.now()
+        connection.save(update_fields=["deleted", "modified"])
+        record(actor, "connection.deleted", connection)
 
 
 def deauthorize(connection: Connection, *, actor: Actor, reason: str) -> bool:

@@ -2,7 +2,11 @@
 
 A token signs the connection id and its `link_generation`; raising the generation revokes every
 token issued before. Nothing is stored per token, so every read of a connection can hand out a
-fresh URL."""
+fresh URL.
+
+A company's `redirect` is the company-level entry (as the hosted service has one): signed with the
+company id, valid for one hour, it leads to the company's current QBO connection (one is opened
+if it has none) and from there to that connection's Link URL."""
 
 from __future__ import annotations
 
@@ -11,11 +15,14 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core import signing
 
+from accounts.models import Company
 from feeds.models import Connection
 
 SALT = "linksite.link-url"
+COMPANY_SALT = "linksite.company-link-url"
 MAX_AGE_SECONDS = 3600
 START_PATH = "/link/start"
+COMPANY_PATH = "/link/company"
 
 
 class LinkTokenError(Exception):
@@ -44,3 +51,23 @@ def read_token(token: str) -> Connection:
     if connection is None or connection.link_generation != payload.get("g"):
         raise LinkTokenError("revoked")
     return connection
+
+
+def company_url(company: Company) -> str:
+    token = signing.dumps({"co": str(company.pk)}, salt=COMPANY_SALT)
+    return f"{settings.SITE_URL}{COMPANY_PATH}?{urlencode({'token': token})}"
+
+
+def read_company_token(token: str) -> Company:
+    """The company a company-level token is for, or LinkTokenError ("revoked" once the company
+    is deleted)."""
+    try:
+        payload = signing.loads(token, salt=COMPANY_SALT, max_age=MAX_AGE_SECONDS)
+    except signing.SignatureExpired:
+        raise LinkTokenError("expired") from None
+    except signing.BadSignature:
+        raise LinkTokenError("invalid") from None
+    company = Company.objects.filter(pk=payload.get("co")).first()
+    if company is None:
+        raise LinkTokenError("revoked")
+    return company

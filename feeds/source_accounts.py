@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from accounts.audit import Actor, record
-from feeds import feed_rules
+from feeds import feed_rules, lifecycle
 from feeds.models import Connection, SourceAccount, SourceAccountStatus
 
 
@@ -35,13 +35,16 @@ def update_account(
     actor: Actor,
     account_name: str | None = None,
     balance: Decimal | None = None,
+    status: str | None = None,
 ) -> SourceAccount:
-    """Rename the account, or set its balance while it is not connected (once connected, the
-    balance comes from the last written transaction)."""
+    """Rename the account, set its balance while it is not connected (once connected, the
+    balance comes from the last written transaction), or mark a connected account
+    `disconnected` (its feed stops at once; the connection follows the daily lifecycle). A value
+    equal to the stored one is no change."""
     changes: dict[str, Any] = {}
-    if account_name is not None:
+    if account_name is not None and account_name != account.account_name:
         changes["account_name"] = account_name
-    if balance is not None:
+    if balance is not None and balance != account.balance:
         if account.status == SourceAccountStatus.CONNECTED:
             raise AccountChangeRefused(
                 "balance",
@@ -50,13 +53,31 @@ def update_account(
                 "only while the account is not connected.",
             )
         changes["balance"] = balance
-    if changes:
-        with transaction.atomic():
+    disconnect = status is not None and status != account.status
+    if disconnect and (
+        status != SourceAccountStatus.DISCONNECTED
+        or account.status != SourceAccountStatus.CONNECTED
+    ):
+        raise AccountChangeRefused(
+            "status",
+            "disconnectConnected",
+            f"Only a connected account can be set to disconnected; this one is {account.status}.",
+        )
+    with transaction.atomic():
+        if changes:
             for name, value in changes.items():
                 setattr(account, name, value)
             account.save(update_fields=[*changes, "modified"])
             record(
                 actor, "source_account.updated", account, **{k: str(v) for k, v in changes.items()}
+            )
+        if disconnect:
+            feed_rules.end_feeds(account, actor=actor, reason="disconnected by the client")
+            lifecycle.transition(
+                account,
+                SourceAccountStatus.DISCONNECTED,
+                actor=actor,
+                reason="set disconnected by the client",
             )
     return account
 

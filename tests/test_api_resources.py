@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.audit import Actor
 from accounts.models import ApiKey, AuditEvent, Company, OrganizationSettings
+from feeds import connection_rules
 from feeds.feed_rules import disable_feed, link_feed
 from feeds.link_urls import LinkTokenError, read_token
 from feeds.models import (
@@ -212,7 +213,7 @@ def test_it_creates_a_company(alice_api):
     )
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"id", "name", "country", "description", "created"}
+    assert set(body) == {"id", "name", "country", "description", "tags", "redirect", "created"}
     assert body["name"] == "Carol Café"
     assert (body["country"], body["description"]) == ("CA", "Bakery")
     company = Company.objects.get(pk=body["id"])
@@ -333,8 +334,10 @@ def test_it_renames_a_company_and_moves_it_to_canada(alice_api, alice):
         ({"country": "XX"}, "country"),
         ({"country": "FR"}, "country"),
         ({"name": "  "}, "name"),
-        ({"nickname": "Ally"}, "nickname"),
+        ({"tags": {"k": "v" * 101}}, "tags.k"),
+        ({"tags": {f"k{n}": "v" for n in range(11)}}, "tags"),
         ({"name": "Ally", "id": "00000000-0000-0000-0000-000000000000"}, "id"),
+        ({"name": "Ally", "created": "2020-01-01T00:00:00Z"}, "created"),
     ],
 )
 def test_it_refuses_a_bad_company_change(alice_api, alice, body, item):
@@ -468,7 +471,8 @@ def test_the_documented_connection_requires_what_the_hosted_service_requires(cli
 
 def test_it_refuses_to_unlink_a_connection_that_is_not_linked(alice_api, alice):
     response = alice_api.patch(connection_path(alice.connection), {"status": "Unlinked"})
-    assert_error(response, 409, item="status")
+    # 403, a status the hosted service documents for this operation (its SDK types it).
+    assert_error(response, 403, item="status")
     alice.connection.refresh_from_db()
     assert alice.connection.status == "PendingAuth"
 
@@ -483,8 +487,11 @@ def test_it_unlinks_a_linked_connection(alice_api, alice):
     feed.refresh_from_db()
     assert feed.ended is not None
     assert AuditEvent.objects.filter(action="connection.status", data__to="Unlinked").exists()
-    # Unlinked is not Linked: a second unlink is refused.
-    assert_error(alice_api.patch(connection_path(alice.connection), {"status": "Unlinked"}), 409)
+    # Already Unlinked: answered as it is, with nothing recorded again.
+    events = AuditEvent.objects.count()
+    again = alice_api.patch(connection_path(alice.connection), {"status": "Unlinked"})
+    assert (again.status_code, again.json()["status"]) == (200, "Unlinked")
+    assert AuditEvent.objects.count() == events
 
 
 @pytest.mark.parametrize(
@@ -495,7 +502,8 @@ def test_it_unlinks_a_linked_connection(alice_api, alice):
         {"status": "PendingAuth"},
         {"status": "unlinked"},
         {},
-        {"status": "Unlinked", "platformKey": "hcws"},
+        {"status": "Unlinked", "platformKey": "xero"},
+        {"status": "Unlinked", "id": "00000000-0000-0000-0000-000000000000"},
     ],
 )
 def test_it_refuses_any_other_connection_change(alice_api, alice, body):
@@ -505,17 +513,25 @@ def test_it_refuses_any_other_connection_change(alice_api, alice, body):
     assert alice.connection.status == "Linked"
 
 
-def test_it_deauthorizes_a_deleted_connection(alice_api, alice):
+def test_a_deleted_connection_is_deauthorized_and_then_not_found(alice_api, alice):
     feed = link(alice.checking)
     old_url = alice_api.get(connection_path(alice.connection)).json()["linkUrl"]
     credential_set = make_credentials(alice.connection)
+    push = make_push(alice.checking)
 
     response = alice_api.delete(connection_path(alice.connection))
-    assert response.status_code == 204
-    assert response.content == b""
+    # 200 with no body, as the hosted service answers.
+    assert (response.status_code, response.content) == (200, b"")
 
-    body = alice_api.get(connection_path(alice.connection)).json()
-    assert body["status"] == "Deauthorized"
+    assert_error(alice_api.get(connection_path(alice.connection)), 404)
+    assert_error(alice_api.get(accounts_path(alice.connection)), 404)
+    assert_error(alice_api.delete(connection_path(alice.connection)), 404)
+    listed = alice_api.get(f"/companies/{alice.company.pk}/connections").json()
+    assert listed["totalResults"] == 0
+    # Its push operations stay in the company's history.
+    pushes = alice_api.get(f"/companies/{alice.company.pk}/push").json()["results"]
+    assert [p["pushOperationKey"] for p in pushes] == [str(push.key)]
+
     with pytest.raises(LinkTokenError) as exc:
         read_token(token_of(old_url))
     assert exc.value.reason == "revoked"
@@ -523,22 +539,27 @@ def test_it_deauthorizes_a_deleted_connection(alice_api, alice):
     assert feed.ended is not None
     credential_set.refresh_from_db()
     assert credential_set.revoked is not None
-    # Still readable, with its accounts.
-    accounts = alice_api.get(accounts_path(alice.connection)).json()
-    assert {a["id"] for a in accounts} == {"alice-chk", "alice-visa"}
-
-    assert alice_api.delete(connection_path(alice.connection)).status_code == 204
+    # The row and its trail are kept.
     alice.connection.refresh_from_db()
-    assert alice.connection.status == "Deauthorized"
+    assert alice.connection.status == "Deauthorized" and alice.connection.deleted is not None
+    assert SourceAccount.objects.filter(connection=alice.connection).count() == 2
+    actions = set(
+        AuditEvent.objects.filter(object_id=str(alice.connection.pk)).values_list(
+            "action", flat=True
+        )
+    )
+    assert {"connection.status", "connection.deleted"} <= actions
 
 
-def test_it_deauthorizes_a_pending_connection(alice_api, alice):
-    assert alice_api.delete(connection_path(alice.connection)).status_code == 204
-    assert alice_api.get(connection_path(alice.connection)).json()["status"] == "Deauthorized"
+def test_a_pending_connection_can_be_deleted(alice_api, alice):
+    assert alice_api.delete(connection_path(alice.connection)).status_code == 200
+    assert_error(alice_api.get(connection_path(alice.connection)), 404)
 
 
 def test_it_refuses_new_accounts_and_credentials_on_a_deauthorized_connection(alice_api, alice):
-    assert alice_api.delete(connection_path(alice.connection)).status_code == 204
+    # Deauthorized by an operator (admin): still readable, closed for good.
+    connection_rules.deauthorize(alice.connection, actor=Actor.system(), reason="test")
+    assert alice_api.get(connection_path(alice.connection)).json()["status"] == "Deauthorized"
     accounts_before = SourceAccount.objects.count()
     sets_before = CredentialSet.objects.count()
     assert_error(alice_api.post(accounts_path(alice.connection), account_body()), 409)
@@ -547,7 +568,7 @@ def test_it_refuses_new_accounts_and_credentials_on_a_deauthorized_connection(al
     assert SourceAccount.objects.count() == accounts_before
     assert CredentialSet.objects.count() == sets_before
     # Nor can it be unlinked.
-    assert_error(alice_api.patch(connection_path(alice.connection), {"status": "Unlinked"}), 409)
+    assert_error(alice_api.patch(connection_path(alice.connection), {"status": "Unlinked"}), 403)
 
 
 # Source accounts ------------------------------------------------------------------------------
@@ -754,7 +775,9 @@ def test_it_sets_the_balance_of_a_pending_account(alice_api, alice):
 def test_it_refuses_to_set_the_balance_of_a_connected_account(alice_api, alice):
     link(alice.checking)
     path = accounts_path(alice.connection) + "/alice-chk"
-    assert_error(alice_api.patch(path, {"balance": 5}), 409, item="balance")
+    assert_error(alice_api.patch(path, {"balance": 5}), 400, item="balance")
+    # The stored balance sent back unchanged (a whole-object update) is fine.
+    assert alice_api.patch(path, {"balance": "100.0", "accountName": "Renamed"}).status_code == 200
     alice.checking.refresh_from_db()
     assert alice.checking.balance == Decimal("100.00")
 

@@ -47,6 +47,7 @@ def connection_or_404(
             pk=connection_id,
             company_id=company_id,
             company__client_id=api_key(request).client_id,
+            deleted__isnull=True,
         )
         .first()
     )
@@ -127,9 +128,11 @@ def company_json(company: Company) -> dict[str, Any]:
     return {
         "id": company.pk,
         "name": company.name,
-        "country": company.country,
         "description": company.description,
+        "tags": company.tags or {},
+        "redirect": link_urls.company_url(company),
         "created": company.created,
+        "country": company.country or None,
     }
 
 
@@ -162,8 +165,10 @@ def account_json(account: SourceAccount, feeds: list | None = None) -> dict[str,
         "accountNumber": account.account_number,
         "routingNumber": account.routing_number or None,
         "sortCode": account.sort_code or None,
+        "routingInfo": account.routing_info,
         "currency": account.currency,
         "balance": account.balance,
+        "accountInfo": account.account_info,
         "status": account.status,
         "feedStartDate": newest.feed_start_date if newest else None,
         "modifiedDate": account.modified,

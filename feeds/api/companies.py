@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -12,9 +13,9 @@ from pydantic import Field
 from accounts.audit import record
 from accounts.models import Company
 from feeds import connection_rules, lifecycle
-from feeds.api import common
+from feeds.api import common, json_body, whole_object
 from feeds.api import query as listing
-from feeds.api.errors import ApiError, field_error
+from feeds.api.errors import field_error
 from feeds.api.responses import responses
 from feeds.api.schemas import (
     CompanyIn,
@@ -26,7 +27,7 @@ from feeds.api.schemas import (
     ConnectionPage,
     ConnectionPatch,
 )
-from feeds.models import Connection, ConnectionStatus
+from feeds.models import Connection
 
 router = Router(tags=["Companies and connections"])
 
@@ -41,6 +42,7 @@ class Paging(Schema):
 class CompanyList(Paging):
     query: str | None = listing.query_param(listing.COMPANY_FIELDS)
     orderBy: str | None = listing.order_param(listing.COMPANY_FIELDS)
+    tags: str | None = listing.tags_param()
 
 
 class ConnectionList(Paging):
@@ -50,13 +52,15 @@ class ConnectionList(Paging):
 
 @router.post("/companies", response=responses({200: CompanyOut}, body=True))
 def create_company(request: HttpRequest, payload: CompanyIn):
-    """Create an SMB company. Only companies in the US or Canada are supported."""
+    """Create an SMB company. Only companies in the US or Canada are supported; without a
+    `country`, the Link pages ask the SMB user where the business is located."""
     with transaction.atomic():
         company = Company.objects.create(
             client=common.api_key(request).client,
             name=payload.name,
-            country=payload.country,
-            description=payload.description,
+            country=payload.country or "",
+            description=payload.description or "",
+            tags=payload.tags or {},
         )
         record(common.actor(request), "company.created", company, name=company.name)
     return common.company_json(company)
@@ -69,6 +73,7 @@ def list_companies(request: HttpRequest, paging: Query[CompanyList]):
         "-created", "-id"
     )
     rows = listing.apply(rows, listing.COMPANY_FIELDS, paging.query, paging.orderBy)
+    rows = listing.apply_tags(rows, paging.tags)
     return common.page(request, rows, paging.page, paging.pageSize, common.company_json)
 
 
@@ -77,17 +82,45 @@ def get_company(request: HttpRequest, companyId: uuid.UUID):
     return common.company_json(common.company_or_404(request, companyId))
 
 
-@router.patch("/companies/{companyId}", response=responses({200: CompanyOut}, body=True))
-def update_company(request: HttpRequest, companyId: uuid.UUID, payload: CompanyPatch):
-    """Change the name, description or country (US or CA)."""
-    company = common.company_or_404(request, companyId)
-    changes = payload.model_dump(exclude_unset=True, exclude_none=True)
+def _save_company(request: HttpRequest, company: Company, changes: dict[str, Any]) -> None:
+    changes = {name: value for name, value in changes.items() if getattr(company, name) != value}
+    if not changes:
+        return
     with transaction.atomic():
         for name, value in changes.items():
             setattr(company, name, value)
-        if changes:
-            company.save(update_fields=list(changes))
-            record(common.actor(request), "company.updated", company, **changes)
+        company.save(update_fields=list(changes))
+        record(common.actor(request), "company.updated", company, **changes)
+
+
+@router.patch("/companies/{companyId}", response=responses({200: CompanyOut}, body=True))
+def update_company(request: HttpRequest, companyId: uuid.UUID, payload: CompanyPatch):
+    """Change the name, description, tags or country (US or CA). The whole company as read may
+    be sent back: read-only fields must then be unchanged."""
+    company = common.company_or_404(request, companyId)
+    whole_object.refuse_changed(
+        json_body.json_value(request),
+        common.company_json(company),
+        writable=set(CompanyPatch.model_fields),
+        computed={"redirect"},
+    )
+    _save_company(request, company, payload.model_dump(exclude_unset=True, exclude_none=True))
+    return common.company_json(company)
+
+
+@router.put("/companies/{companyId}", response=responses({200: CompanyOut}, body=True))
+def replace_company(request: HttpRequest, companyId: uuid.UUID, payload: CompanyIn):
+    """Replace the name, description and tags: what the body leaves out is emptied. The
+    country, which the hosted service's body does not have, is kept unless given."""
+    company = common.company_or_404(request, companyId)
+    changes = {
+        "name": payload.name,
+        "description": payload.description or "",
+        "tags": payload.tags or {},
+    }
+    if payload.country:
+        changes["country"] = payload.country
+    _save_company(request, company, changes)
     return common.company_json(company)
 
 
@@ -122,7 +155,9 @@ def create_connection(request: HttpRequest, companyId: uuid.UUID, payload: Conne
 def list_connections(request: HttpRequest, companyId: uuid.UUID, paging: Query[ConnectionList]):
     """The company's connections, newest first unless `orderBy` says otherwise."""
     company = common.company_or_404(request, companyId)
-    rows = Connection.objects.filter(company=company).order_by("-created", "-id")
+    rows = Connection.objects.filter(company=company, deleted__isnull=True).order_by(
+        "-created", "-id"
+    )
     rows = listing.apply(rows, listing.CONNECTION_FIELDS, paging.query, paging.orderBy)
     return common.page(request, rows, paging.page, paging.pageSize, common.connection_json)
 
@@ -138,33 +173,38 @@ def get_connection(request: HttpRequest, companyId: uuid.UUID, connectionId: uui
 
 @router.patch(
     "/companies/{companyId}/connections/{connectionId}",
-    response=responses({200: ConnectionOut}, 409, body=True),
+    response=responses({200: ConnectionOut}, 403, body=True),
 )
 def update_connection(
     request: HttpRequest, companyId: uuid.UUID, connectionId: uuid.UUID, payload: ConnectionPatch
 ):
-    """Unlink: `{"status": "Unlinked"}`, only from Linked. Feeds stop; the SMB user can link
-    again later from a new Link URL."""
+    """Unlink: `{"status": "Unlinked"}`. From Linked, its feeds stop and the SMB user can link
+    again later from a new Link URL; an Unlinked connection is answered as it is; a PendingAuth
+    or Deauthorized one cannot be unlinked (403)."""
     connection = common.connection_or_404(request, companyId, connectionId)
-    if connection.status != ConnectionStatus.LINKED:
+    whole_object.refuse_changed(
+        json_body.json_value(request),
+        common.connection_json(connection),
+        writable={"status"},
+        computed={"linkUrl"},
+    )
+    try:
+        connection_rules.unlink_requested(connection, actor=common.actor(request), reason="API")
+    except lifecycle.IllegalTransition:
         raise field_error(
-            409,
+            403,
             "status",
             "unlinkFromLinked",
             f"Only a Linked connection can be unlinked; this one is {connection.status}.",
-        )
-    try:
-        connection_rules.unlink(connection, actor=common.actor(request), reason="API")
-    except lifecycle.IllegalTransition as exc:
-        raise ApiError(409, str(exc)) from None
+        ) from None
     return common.connection_json(connection)
 
 
-@router.delete("/companies/{companyId}/connections/{connectionId}", response=responses({204: None}))
+@router.delete("/companies/{companyId}/connections/{connectionId}", response=responses({200: None}))
 def delete_connection(request: HttpRequest, companyId: uuid.UUID, connectionId: uuid.UUID):
-    """Deauthorize the connection: its feeds stop, unused credentials and Link URLs stop working,
-    and it cannot be linked again (create a new connection). It stays readable, with status
-    Deauthorized, with its accounts, transactions and push operations."""
+    """Delete the connection: it is deauthorized (its feeds stop, its credentials and Link URLs
+    stop working) and from then on the API answers 404 for it, as the hosted service does. Its
+    push operations stay listed with the company's; the rows and the audit trail are kept."""
     connection = common.connection_or_404(request, companyId, connectionId)
-    connection_rules.deauthorize(connection, actor=common.actor(request), reason="API")
-    return HttpResponse(status=204)
+    connection_rules.delete(connection, actor=common.actor(request))
+    return HttpResponse(status=200)

@@ -19,6 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import F, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.lookups import Exact, IContains, IsNull
 from pydantic import Field as PydanticField
 
 from accounts.models import Country
@@ -51,6 +53,7 @@ class Field:
     column: str | None
     kind: str
     choices: tuple[str, ...] = ()
+    key: str | None = None  # a key of the JSON object in `column` (a company's tags)
 
 
 Fields = dict[str, Field]
@@ -100,7 +103,16 @@ def _value(name: str, field: Field, op: str, text: str) -> Any:
         raise QueryError(f"{name} must be {expected}, not {text[:40]!r}.") from None
 
 
+def _key_term(field: Field, op: str, value: Any) -> Q:
+    text = KeyTextTransform(field.key, field.column)
+    if op == "!=":  # a row without the key is not equal either
+        return Q(IsNull(text, True)) | ~Q(Exact(text, value))
+    return Q(IContains(text, value) if op == "~" else Exact(text, value))
+
+
 def _term(name: str, field: Field, op: str, value: Any) -> Q:
+    if field.key is not None:
+        return _key_term(field, op, value)
     if field.column is None:  # a constant: true for every row or for none
         matches = (value == field.choices[0]) == (op == "=")
         return Q() if matches else Q(pk__in=[])
@@ -228,6 +240,38 @@ def apply(rows: QuerySet, fields: Fields, query: str | None, order_by: str | Non
                 f"orderBy: {exc} Use a field, '-' first for descending.{allowed}",
             ) from None
     return rows
+
+
+class _Tags(dict):
+    """Every name is a tag key, compared as a string (`=`, `!=`, `~`)."""
+
+    def get(self, name: str, default: Any = None) -> Field:  # type: ignore[override]
+        return Field("tags", STRING, key=name)
+
+
+def apply_tags(rows: QuerySet, text: str | None) -> QuerySet:
+    """Companies filtered by the hosted service's `tags` parameter (`region=uk && team~fin`);
+    invalid, a 400 naming `tags`."""
+    if not text:
+        return rows
+    try:
+        return rows.filter(parse(text, _Tags()))
+    except QueryError as exc:
+        raise field_error(
+            400,
+            "tags",
+            "tags",
+            f"tags: {exc} Use key=value, key!=value or key~value, joined by && and ||.",
+        ) from None
+
+
+def tags_param() -> Any:
+    return PydanticField(
+        None,
+        max_length=MAX_LENGTH,
+        description="Filter by tags: `key=value`, `key!=value` (also true without the key), "
+        "`key~value` (contains, case-insensitive), joined by `&&` and `||`, grouped with `{…}`.",
+    )
 
 
 def query_param(fields: Fields) -> Any:

@@ -74,10 +74,6 @@ class Lenient(Schema):
     model_config = ConfigDict(extra="ignore")
 
 
-class Strict(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-
 # Errors ---------------------------------------------------------------------------------------
 
 
@@ -108,24 +104,52 @@ class Error(Schema):
 # Companies ------------------------------------------------------------------------------------
 
 
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=27, pattern=_PRINTABLE)]
+TagValue = Annotated[str, StringConstraints(max_length=100, pattern=_NO_NUL)]
+Tags = Annotated[
+    dict[TagKey, TagValue],
+    Field(
+        max_length=10,
+        description="The client's own key-value metadata: at most 10 pairs, keys of 1 to 27 "
+        "characters, values of at most 100.",
+    ),
+]
+CountryIn = Country | None
+
+
 class CompanyIn(Lenient):
     name: Name
-    country: Country = Field(description="Only companies in the US or Canada are supported.")
-    description: Description = ""
-
-
-class CompanyPatch(Strict):
-    name: Name | None = None
-    country: Country | None = None
     description: Description | None = None
+    tags: Tags | None = None
+    country: CountryIn = Field(
+        default=None,
+        description="linksite extension. Only companies in the US or Canada are supported; "
+        "when left out, the Link pages ask the SMB user, and credentials wait for it.",
+    )
+
+
+class CompanyPatch(Lenient):
+    """The fields to change; the whole company as read may be sent back (read-only fields
+    unchanged)."""
+
+    name: Name | None = None
+    description: Description | None = None
+    tags: Tags | None = None
+    country: CountryIn = Field(default=None, description="linksite extension: US or CA.")
 
 
 class CompanyOut(Schema):
     id: uuid.UUID
     name: str
-    country: Country
     description: str
+    tags: dict[str, str]
+    redirect: str = Field(
+        description="Where to send the SMB user to start linking: the company's entry to the "
+        "Link pages, leading to its current QuickBooks Online connection (one is opened if it "
+        "has none). Signed, valid for one hour; every read returns a fresh one."
+    )
     created: dt.datetime
+    country: Country | None = Field(description="linksite extension: null until known.")
 
 
 class Href(Schema):
@@ -161,9 +185,11 @@ class ConnectionIn(Lenient):
     platformKey: PlatformKey = Field(description='Always "hcws" (QuickBooks Online).')
 
 
-class ConnectionPatch(Strict):
+class ConnectionPatch(Lenient):
+    """The whole connection as read may be sent back (read-only fields unchanged)."""
+
     status: Literal[models.ConnectionStatus.UNLINKED.value] = Field(
-        description="Only Linked connections can be unlinked."
+        description="Only Linked connections can be unlinked; an Unlinked one stays as it is."
     )
 
 
@@ -193,7 +219,28 @@ class ConnectionPage(Page):
 # Source accounts ------------------------------------------------------------------------------
 
 
+ROUTING_TYPES = (
+    "rtn", "aba", "swift", "bsb", "iban", "nz2", "trno", "sortcode", "blz", "ifsc", "bankcode",
+    "apca", "clabe",
+)  # fmt: skip
+
+
+class RoutingInfo(Lenient):
+    bankCode: Code | None = Field(default=None, description="The bank's routing code.")
+    type: Literal[ROUTING_TYPES] | None = Field(default="bankcode", description="Its kind.")
+
+
+class AccountInfo(Lenient):
+    description: Description | None = None
+    nickname: Annotated[str, StringConstraints(max_length=200, pattern=_PRINTABLE)] | None = None
+    accountOpenDate: dt.date | None = None
+    availableBalance: MoneyIn | None = None
+
+
 class SourceAccountIn(Lenient):
+    """The v1 and the v2 body of the hosted service in one: v2 adds `routingInfo` and
+    `accountInfo`."""
+
     id: AccountId
     accountName: Name
     accountType: AccountType
@@ -201,10 +248,16 @@ class SourceAccountIn(Lenient):
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=_PRINTABLE),
     ]
-    routingNumber: Code | None = None
+    routingNumber: Code | None = Field(
+        default=None,
+        description="linksite extension; taken from routingInfo.bankCode (types rtn, aba) "
+        "when left out.",
+    )
     sortCode: Code | None = None
+    routingInfo: RoutingInfo | None = None
     currency: Currency
     balance: MoneyIn
+    accountInfo: AccountInfo | None = None
 
     @field_validator("id")
     @classmethod
@@ -214,11 +267,31 @@ class SourceAccountIn(Lenient):
         return value
 
 
-class SourceAccountPatch(Strict):
+class SourceAccountPatch(Lenient):
+    """The fields to change; the whole account as read may be sent back (read-only fields
+    unchanged)."""
+
     accountName: Name | None = None
     balance: MoneyIn | None = Field(
         default=None, description="Only while the account is not connected."
     )
+    status: Literal[models.SourceAccountStatus.DISCONNECTED.value] | None = Field(
+        default=None,
+        description="disconnected: the client stops feeding a connected account; its feed "
+        "stops at once.",
+    )
+
+
+class RoutingInfoOut(Schema):
+    bankCode: str | None
+    type: str | None
+
+
+class AccountInfoOut(Schema):
+    description: str | None
+    nickname: str | None
+    accountOpenDate: dt.date | None
+    availableBalance: Money | None
 
 
 class SourceAccountOut(Schema):
@@ -228,8 +301,10 @@ class SourceAccountOut(Schema):
     accountNumber: str
     routingNumber: str | None
     sortCode: str | None
+    routingInfo: RoutingInfoOut | None
     currency: Currency
     balance: Money
+    accountInfo: AccountInfoOut | None
     status: AccountStatus
     feedStartDate: dt.date | None
     modifiedDate: dt.datetime

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
 
 from feeds import credentials, source_accounts
-from feeds.api import common, json_body
+from feeds.api import common, json_body, whole_object
 from feeds.api.errors import ApiError, field_error
 from feeds.api.responses import responses
 from feeds.api.schemas import (
@@ -32,6 +32,10 @@ MAX_BATCH = 1000
 
 def _create(connection: Any, data: SourceAccountIn, request: HttpRequest) -> SourceAccount:
     """Raises IntegrityError for an id the connection already has."""
+    routing = data.routingInfo
+    routing_number = data.routingNumber
+    if routing_number is None and routing is not None and routing.type in ("rtn", "aba"):
+        routing_number = routing.bankCode
     return source_accounts.create_account(
         connection,
         actor=common.actor(request),
@@ -39,10 +43,12 @@ def _create(connection: Any, data: SourceAccountIn, request: HttpRequest) -> Sou
         account_name=data.accountName,
         account_type=data.accountType,
         account_number=data.accountNumber,
-        routing_number=data.routingNumber or "",
+        routing_number=routing_number or "",
         sort_code=data.sortCode or "",
         currency=data.currency,
         balance=data.balance,
+        routing_info=routing.model_dump(mode="json") if routing else None,
+        account_info=data.accountInfo.model_dump(mode="json") if data.accountInfo else None,
     )
 
 
@@ -205,7 +211,7 @@ def get_account(
     return common.account_json(common.account_or_404(connection, accountId))
 
 
-@router.patch(BASE + "/{accountId}", response=responses({200: SourceAccountOut}, 409, body=True))
+@router.patch(BASE + "/{accountId}", response=responses({200: SourceAccountOut}, body=True))
 def update_account(
     request: HttpRequest,
     companyId: uuid.UUID,
@@ -213,20 +219,28 @@ def update_account(
     accountId: str,
     payload: SourceAccountPatch,
 ):
-    """Rename the account, or set its balance while it is not connected (once connected, the
-    balance comes from the last written transaction). Changes never reach the QBO account."""
+    """Rename the account, set its balance while it is not connected (once connected, the
+    balance comes from the last written transaction), or set a connected account
+    `disconnected` (its feed stops at once). The whole account as read may be sent back:
+    read-only fields must then be unchanged. Changes never reach the QBO account."""
     connection = common.connection_or_404(request, companyId, connectionId)
     account = common.account_or_404(connection, accountId)
+    whole_object.refuse_changed(
+        json_body.json_value(request),
+        common.account_json(account),
+        writable=set(SourceAccountPatch.model_fields),
+    )
     try:
         source_accounts.update_account(
             account,
             actor=common.actor(request),
             account_name=payload.accountName,
             balance=payload.balance,
+            status=payload.status,
         )
     except source_accounts.AccountChangeRefused as exc:
-        raise field_error(409, exc.field, exc.validator, exc.message) from None
-    return common.account_json(account)
+        raise field_error(400, exc.field, exc.validator, exc.message) from None
+    return common.account_json(common.account_or_404(connection, accountId))
 
 
 @router.delete(BASE + "/{accountId}", response=responses({204: None}))

@@ -5,6 +5,7 @@ from feeds.link import views
 app_name = "link"
 urlpatterns = [
     path("start", views.start, name="start"),
+    path("company", views.company_start, name="company"),
     path("", views.connect, name="connect"),
     path("accounts", views.choose, name="choose"),
     path("setup", views.setup, name="setup"),

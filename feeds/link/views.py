@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.audit import Actor, record
 from accounts.models import OrganizationSettings
-from feeds import availability, credentials, formatting, link_urls
+from feeds import availability, connection_rules, credentials, formatting, link_urls
 from feeds.link.csrf import csrf_protect_no_referrer
 from feeds.link.forms import ChooseAccountsForm
 from feeds.models import (
@@ -239,6 +239,22 @@ def start(request: HttpRequest) -> HttpResponse:
     request.session.set_expiry(SESSION_SECONDS)
     record(Actor.smb(connection.pk), "link.opened", connection)
     return _secure(redirect("link:connect"))
+
+
+@require_GET
+def company_start(request: HttpRequest) -> HttpResponse:
+    """A company's `redirect`: on to the Link URL of its current connection (opened now if it
+    has none), where the usual checks run."""
+    try:
+        company = link_urls.read_company_token(request.GET.get("token", ""))
+    except link_urls.LinkTokenError as exc:
+        return problem(request, exc.reason, 401)
+    org = OrganizationSettings.current()
+    refusal = availability.company_refusal(company, org)
+    if refusal:
+        return problem(request, refusal, PROBLEM_STATUS[refusal], org=org)
+    connection = connection_rules.connection_for_link(company, actor=Actor.smb(company.pk))
+    return _secure(redirect(link_urls.link_url(connection)))
 
 
 @require_GET
