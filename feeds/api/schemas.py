@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from django.db.models import TextChoices
 from ninja import Schema
 from pydantic import (
+    BaseModel,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -225,12 +226,19 @@ ROUTING_TYPES = (
 )  # fmt: skip
 
 
-class RoutingInfo(Lenient):
+class Nested(BaseModel):
+    """A nested request object: a JSON object only (ninja's Schema would read attributes of
+    any value, a string included)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class RoutingInfo(Nested):
     bankCode: Code | None = Field(default=None, description="The bank's routing code.")
     type: Literal[ROUTING_TYPES] | None = Field(default="bankcode", description="Its kind.")
 
 
-class AccountInfo(Lenient):
+class AccountInfo(Nested):
     description: Description | None = None
     nickname: Annotated[str, StringConstraints(max_length=200, pattern=_PRINTABLE)] | None = None
     accountOpenDate: dt.date | None = None
@@ -275,10 +283,10 @@ class SourceAccountPatch(Lenient):
     balance: MoneyIn | None = Field(
         default=None, description="Only while the account is not connected."
     )
-    status: Literal[models.SourceAccountStatus.DISCONNECTED.value] | None = Field(
+    status: AccountStatus | None = Field(
         default=None,
-        description="disconnected: the client stops feeding a connected account; its feed "
-        "stops at once.",
+        description="Only `disconnected`, from connected: the client stops feeding the account; "
+        "its feed stops at once. The current status sent back is no change.",
     )
 
 
