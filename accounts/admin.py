@@ -302,7 +302,7 @@ class CompanyAdmin(admin.ModelAdmin):
     list_select_related = ["client"]
     search_fields = ["name", "=id", "description"]
     readonly_fields = ["id", "created"]
-    fields = ["id", "client", "name", "country", "description", "created"]
+    fields = ["id", "client", "name", "country", "description", "tags", "created"]
     date_hierarchy = "created"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Company]:

@@ -70,12 +70,12 @@ class SourceAccountInline(ReadOnlyInline):
 
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
-    list_display = ["id", "company", "status", "n_accounts", "created", "modified"]
-    list_filter = ["status", "company__country"]
+    list_display = ["id", "company", "status", "n_accounts", "created", "modified", "deleted"]
+    list_filter = ["status", "company__country", ("deleted", admin.EmptyFieldListFilter)]
     list_select_related = ["company"]
     search_fields = ["=id", "company__name", "=company__id"]
-    readonly_fields = ["id", "status", "created", "modified"]
-    fields = ["id", "company", "status", "created", "modified"]
+    readonly_fields = ["id", "status", "created", "modified", "deleted"]
+    fields = ["id", "company", "status", "created", "modified", "deleted"]
     autocomplete_fields = ["company"]
     inlines = [SourceAccountInline]
     actions = ["unlink", "deauthorize"]
@@ -120,7 +120,15 @@ class SourceAccountAdmin(admin.ModelAdmin):
     list_filter = ["status", "account_type", "currency"]
     list_select_related = ["connection__company"]
     search_fields = ["account_id", "account_name", "connection__company__name", "=connection__id"]
-    readonly_fields = ["connection", "account_id", "status", "created", "modified"]
+    readonly_fields = [
+        "connection",
+        "account_id",
+        "routing_info",
+        "account_info",
+        "status",
+        "created",
+        "modified",
+    ]
     fields = [
         "connection",
         "account_id",
@@ -129,6 +137,8 @@ class SourceAccountAdmin(admin.ModelAdmin):
         "account_number",
         "routing_number",
         "sort_code",
+        "routing_info",
+        "account_info",
         "currency",
         "balance",
         "status",
