@@ -262,3 +262,46 @@ def test_the_whole_qbo_journey_through_the_official_sdk(sdk, server, key):
     with pytest.raises(errors.ErrorMessage):
         sdk.companies.get(request={"company_id": company.id})
     assert not SourceAccount.objects.exists()
+
+
+def test_the_sdk_gets_typed_errors_and_follows_the_pages(sdk, server, key):
+    with pytest.raises(errors.ErrorMessage) as bad_name:
+        sdk.companies.create(request={"name": " "})
+    assert bad_name.value.data.status_code == 400
+    assert bad_name.value.data.validation.errors[0].item_id == "name"
+    assert bad_name.value.data.can_be_retried == "False"
+
+    with pytest.raises(errors.ErrorMessage) as bad_query:
+        sdk.companies.list(request={"query": "nmae=Maple"})
+    assert bad_query.value.data.validation.errors[0].item_id == "query"
+
+    for n in range(3):
+        sdk.companies.create(request={"name": f"Company {n}"})
+    first = sdk.companies.list(request={"page_size": 2, "order_by": "name"})
+    assert [c.name for c in first.results] == ["Company 0", "Company 1"]
+    assert first.links.previous is None and first.links.next is not None
+    following = requests.get(
+        first.links.next.href, headers={"Authorization": f"Bearer {key}"}, timeout=10
+    ).json()
+    assert [c["name"] for c in following["results"]] == ["Company 2"]
+    assert "next" not in following["_links"]
+
+    company = first.results[0]
+    with pytest.raises(errors.ErrorMessage) as no_connection:
+        sdk.connections.get(
+            request={
+                "company_id": company.id,
+                "connection_id": "0a1b2c3d-0000-4000-8000-0000000000ff",
+            }
+        )
+    assert no_connection.value.data.status_code == 404
+    # Credentials wait for the country (the Link pages ask for it): a typed 400 naming it.
+    connection = sdk.connections.create(
+        request={"company_id": company.id, "request_body": {"platform_key": "hcws"}}
+    )
+    ids = {"company_id": company.id, "connection_id": connection.id}
+    sdk.source_accounts.create(request={**ids, "request_body": V2_ACCOUNT})
+    with pytest.raises(errors.ErrorMessage) as no_country:
+        sdk.source_accounts.generate_credentials(request={**ids, "request_body": b"{}"})
+    assert no_country.value.data.status_code == 400
+    assert no_country.value.data.validation.errors[0].item_id == "country"
