@@ -123,8 +123,8 @@ def alternatives(doc: Doc, schema: Schema | None) -> list[tuple[str, Schema]]:
         resolved = deref(doc, branch)
         if resolved.get("type") == "null":
             continue
-        for name, shape in alternatives(doc, {**rest, **resolved}):
-            found.append((name or _ref_name(branch), shape))
+        for name, variant in alternatives(doc, {**rest, **resolved}):
+            found.append((name or _ref_name(branch), variant))
     return found or [("", {})]
 
 
@@ -145,6 +145,20 @@ def shape(doc: Doc, schema: Schema | None) -> tuple[dict[str, Schema], set[str],
     return properties, required, items
 
 
+def _best_pairing(
+    pub: Doc, ours: Doc, pub_schema: Any, our_schema: Any, where: str, compare: Any
+) -> list[str]:
+    """`compare(pub, ours, published alternative, our alternative, where)`'s problems for the
+    pairing of alternatives with the fewest."""
+    our_options = alternatives(ours, our_schema)
+
+    def against_ours(label: str, alternative: Schema) -> list[str]:
+        results = [compare(pub, ours, alternative, mine, label) for _, mine in our_options]
+        return min(results, key=len)
+
+    return _closest(pub, pub_schema, against_ours, where)
+
+
 def _closest(doc: Doc, schema: Schema | None, compare: Any, where: str) -> list[str]:
     """`compare(where, alternative)`'s problems for the alternative with the fewest."""
     options = alternatives(doc, schema)
@@ -163,17 +177,7 @@ def missing_required(
 ) -> list[str]:
     """Required properties of the published response schema, recursively, that ours lacks or
     does not require."""
-    our_options = alternatives(ours, our_schema)
-
-    def compare(label: str, alternative: Schema) -> list[str]:
-        best = None
-        for _, our_alternative in our_options:
-            found = _compare_required(pub, ours, alternative, our_alternative, label)
-            if best is None or len(found) < len(best):
-                best = found
-        return best or []
-
-    return _closest(pub, pub_schema, compare, where)
+    return _best_pairing(pub, ours, pub_schema, our_schema, where, _compare_required)
 
 
 def _compare_required(pub: Doc, ours: Doc, pub_schema: Schema, our_schema: Schema, where: str):
@@ -197,17 +201,7 @@ def _compare_required(pub: Doc, ours: Doc, pub_schema: Schema, our_schema: Schem
 def unaccepted_body(pub: Doc, ours: Doc, pub_schema: Any, our_schema: Any, where: str) -> list[str]:
     """Properties we require that the published body does not, and published properties we
     do not accept, recursively."""
-    our_options = alternatives(ours, our_schema)
-
-    def compare(label: str, alternative: Schema) -> list[str]:
-        best = None
-        for _, our_alternative in our_options:
-            found = _compare_body(pub, ours, alternative, our_alternative, label)
-            if best is None or len(found) < len(best):
-                best = found
-        return best or []
-
-    return _closest(pub, pub_schema, compare, where)
+    return _best_pairing(pub, ours, pub_schema, our_schema, where, _compare_body)
 
 
 def _compare_body(pub: Doc, ours: Doc, pub_schema: Schema, our_schema: Schema, where: str):
