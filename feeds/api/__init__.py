@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
-from feeds.api import errors, json_body
+from feeds.api import errors, json_body, openapi
 from feeds.api.auth import BasicKey, BearerKey
 from feeds.api.validation import problems_from_pydantic
 
@@ -30,9 +31,9 @@ created in the admin and shown once. A missing or wrong key gets 401.
 **Errors** all have the same shape: `{statusCode, service, error, correlationId, validation:
 {errors, warnings}, canBeRetried, detailedErrorCode}`; each validation item is `{itemId, message,
 validatorName}`; `canBeRetried` is `"True"` for 408, 429 and 5xx, else `"False"`;
-`detailedErrorCode` is the status times 100. Unknown ids and other
-clients' ids get 404. Bodies are JSON (`Content-Type: application/json`, else 415), at most 4 MiB
-(else 413).
+`detailedErrorCode` is the status times 100. Unknown ids and other clients' ids get 404. Bodies
+are JSON (`Content-Type: application/json`, else 415), at most 4 MiB (else 413). A database that
+is unavailable or busy gets 503.
 
 **Availability**: only companies in the US and Canada; while the operator has not switched the
 integration on, creating connections and credentials and writing transactions get 403.
@@ -44,6 +45,12 @@ string is accepted too).
 **Lists** are paged with `page` (from 1) and `pageSize` (1 to 5000, default 100), except the
 source accounts of a connection, which come as one array. A page's `_links` hold `self`,
 `current`, and `next`/`previous` where those pages exist, each `{href}`.
+
+**Compatibility with the hosted bank-feeds service**: operation ids, paths and field names are
+those of the hosted service's client API, so its clients find their way. What linksite adds
+(operations, parameters, schema properties) carries `x-linksite-extension: true` in this
+document; a client that must also work against the hosted service should not rely on those.
+Operations list every status the hosted service lists; the ones linksite never returns say so.
 """
 
 
@@ -67,7 +74,7 @@ class LinksiteApi(NinjaAPI):
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(extra.pop("$defs", {}))
         components["CreateBankTransactions"] = extra
-        return schema
+        return openapi.post_process(schema)
 
 
 api = LinksiteApi(
@@ -130,6 +137,21 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return errors.response(request, 404, "Not found.")
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.warning(
+        "API database unavailable %s on %s %s: %s",
+        errors.correlation_id(request),
+        request.method,
+        request.path,
+        exc,
+    )
+    return errors.response(
+        request, 503, "The service is unavailable for a moment; try again shortly."
+    )
 
 
 @api.exception_handler(Exception)
