@@ -50,12 +50,13 @@ class ConnectionList(Paging):
 
 @router.post("/companies", response=responses({200: CompanyOut}, body=True))
 def create_company(request: HttpRequest, payload: CompanyIn):
-    """Create an SMB company. Only companies in the US or Canada are supported."""
+    """Create an SMB company. Only companies in the US or Canada are supported; without a
+    country, the Link pages ask for it and credentials wait for it."""
     with transaction.atomic():
         company = Company.objects.create(
             client=common.api_key(request).client,
             name=payload.name,
-            country=payload.country,
+            country=payload.country or "",
             description=payload.description,
         )
         record(common.actor(request), "company.created", company, name=company.name)

@@ -42,6 +42,8 @@ def _one_of(choices: type[TextChoices]) -> Any:
 
 
 Country = _one_of(accounts_models.Country)
+# "" as the model stores an unknown country; one Literal, so an error names just `country`.
+CountryOrUnknown = Literal[(*accounts_models.Country.values, "")]
 AccountType = _one_of(models.AccountType)
 Currency = _one_of(models.Currency)
 ConnectionStatus = _one_of(models.ConnectionStatus)
@@ -110,20 +112,28 @@ class Error(Schema):
 
 class CompanyIn(Lenient):
     name: Name
-    country: Country = Field(description="Only companies in the US or Canada are supported.")
+    # The hosted service's body has no country: absent, null or "" means unknown until the
+    # client PATCHes it or the SMB user answers on the Link pages.
+    country: CountryOrUnknown | None = Field(
+        None,
+        description="US or CA: only companies in the US or Canada are supported. Absent, null or "
+        '"" while unknown: the Link pages then ask the SMB user, and credentials wait for it.',
+    )
     description: Description = ""
 
 
 class CompanyPatch(Strict):
     name: Name | None = None
-    country: Country | None = None
+    country: Country | None = Field(
+        None, description="US or CA; a known country cannot become unknown again."
+    )
     description: Description | None = None
 
 
 class CompanyOut(Schema):
     id: uuid.UUID
     name: str
-    country: Country
+    country: Country | None = Field(description="null while unknown.")
     description: str
     created: dt.datetime
 
