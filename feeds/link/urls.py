@@ -6,6 +6,7 @@ app_name = "link"
 urlpatterns = [
     path("start", views.start, name="start"),
     path("", views.connect, name="connect"),
+    path("location", views.country, name="country"),
     path("accounts", views.choose, name="choose"),
     path("setup", views.setup, name="setup"),
     path("credentials", views.credentials_page, name="credentials"),
