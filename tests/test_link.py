@@ -24,8 +24,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 from django.utils.translation.template import templatize
 
+from accounts import companies
 from accounts.audit import Actor
-from accounts.models import ActorType, AuditEvent, OrganizationSettings
+from accounts.models import ActorType, AuditEvent, Company, OrganizationSettings
 from feeds import formatting, lifecycle, link_urls
 from feeds.feed_rules import link_feed
 from feeds.models import (
@@ -762,6 +763,21 @@ def test_answering_united_states_stores_it_audits_it_and_goes_on_to_the_accounts
     choose(client, carol.checking)
     assert client.post("/link/credentials").status_code == 200
     assert CredentialSet.objects.filter(connection=carol.connection).count() == 1
+
+
+def test_an_answer_never_overwrites_a_country_the_client_set_meanwhile(client, carol, enabled):
+    open_link(client, carol.connection)
+    form = client.get("/link/location")
+    assert form.status_code == 200
+    Company.objects.filter(pk=carol.company.pk).update(country="CA")  # the client's PATCH
+    assert not companies.set_country(carol.company, "US", actor=Actor.smb(carol.connection.pk))
+    assert carol.company.country == "CA"
+    assert Company.objects.get(pk=carol.company.pk).country == "CA"
+    assert not AuditEvent.objects.filter(action="company.updated").exists()
+    # The page itself goes on to the accounts once the country is known.
+    response = client.post("/link/location", {"country": "US"})
+    assert response["Location"] == "/link/accounts"
+    assert Company.objects.get(pk=carol.company.pk).country == "CA"
 
 
 @pytest.mark.parametrize("lang", LANGS)
