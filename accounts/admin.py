@@ -297,7 +297,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(Company)
 class CompanyAdmin(admin.ModelAdmin):
-    list_display = ["name", "country", "client", "n_connections", "created"]
+    list_display = ["name", "country_or_unknown", "client", "n_connections", "created"]
     list_filter = ["country", "client"]
     list_select_related = ["client"]
     search_fields = ["name", "=id", "description"]
@@ -311,6 +311,11 @@ class CompanyAdmin(admin.ModelAdmin):
     @admin.display(description=_("connections"), ordering="connection_count")
     def n_connections(self, obj: Company) -> int:
         return obj.connection_count
+
+    # Blank while unknown (created without one through the API): the Link pages ask the SMB user.
+    @admin.display(description=_("country"), ordering="country", empty_value=_("unknown"))
+    def country_or_unknown(self, obj: Company) -> str | None:
+        return obj.get_country_display() or None
 
 
 @admin.register(AuditEvent)

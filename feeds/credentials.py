@@ -20,6 +20,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.audit import Actor, record
+from feeds import availability
 from feeds.models import Connection, CredentialSet, Feed, SourceAccount
 
 USERNAME_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -54,7 +55,10 @@ def issue(
     actor: Actor,
 ) -> tuple[CredentialSet, str]:
     """Create a credential set covering `accounts`; return it with the plain password, which
-    exists nowhere else and must be shown once."""
+    exists nowhere else and must be shown once. The surfaces ask for a missing country first;
+    this refusal keeps credentials from ever existing for a company outside the US and Canada."""
+    if not availability.country_supported(connection.company):
+        raise ValueError(f"company {connection.company_id} has no supported country")
     accounts = list(accounts)
     password = new_password()
     password_hash = make_password(password)

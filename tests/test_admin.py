@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_q.models import Schedule, Task
 from django_q.tasks import async_task
 
-from accounts.models import ApiClient, ApiKey, AuditEvent, OrganizationSettings
+from accounts.models import ApiClient, ApiKey, AuditEvent, Company, OrganizationSettings
 from feeds.link_urls import LinkTokenError, make_token, read_token
 from feeds.models import CredentialSet, DeliveryBatch, LinkSession
 from qbo_sandbox.models import (
@@ -32,6 +32,7 @@ from tests.makers import (
     image_bytes,
     make_account,
     make_batch,
+    make_company,
     make_credentials,
     make_feed,
     make_transaction,
@@ -362,3 +363,20 @@ def test_deauthorizing_in_admin_also_stops_link_urls_and_unused_credentials(oper
     assert AuditEvent.objects.filter(
         action="credentials.revoked", actor_type="operator", object_id=str(alice.connection.pk)
     ).exists()
+
+
+def test_a_company_without_a_country_shows_and_saves_in_admin(operator_client, db):
+    company = make_company("Carol Café", "", client="carol")
+    changelist = operator_client.get(reverse("admin:accounts_company_changelist"))
+    assert changelist.status_code == 200
+    row = re.search(r"<tr>.*?Carol Café.*?</tr>", changelist.content.decode(), re.S)
+    assert row and "unknown" in row.group(0)
+    url = reverse("admin:accounts_company_change", args=[company.pk])
+    change = operator_client.get(url)
+    assert change.status_code == 200
+    assert re.search(r'<option value="" selected>', change.content.decode())
+    data = {"client": company.client_id, "name": "Carol Café", "country": "", "description": ""}
+    assert operator_client.post(url, data).status_code == 302
+    assert Company.objects.get(pk=company.pk).country == ""
+    assert operator_client.post(url, {**data, "country": "CA"}).status_code == 302
+    assert Company.objects.get(pk=company.pk).country == "CA"

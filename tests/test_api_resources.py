@@ -230,7 +230,7 @@ def test_it_refuses_a_company_without_a_name(alice_api):
     assert Company.objects.count() == before
 
 
-@pytest.mark.parametrize("country", ["FR", "us", "", None, "USA"])
+@pytest.mark.parametrize("country", ["FR", "us", "USA", " US", 1, True, ["US"], {"code": "US"}])
 def test_it_refuses_a_company_outside_the_us_and_canada(alice_api, country):
     before = Company.objects.count()
     body = assert_error(
@@ -238,6 +238,63 @@ def test_it_refuses_a_company_outside_the_us_and_canada(alice_api, country):
     )
     assert "country" in body["error"]
     assert Company.objects.count() == before
+
+
+@pytest.mark.parametrize("body", [{}, {"country": None}, {"country": ""}])
+def test_it_creates_a_company_whose_country_is_unknown(alice_api, body):
+    # The hosted service's create body has no country: absent, null and "" all mean unknown.
+    response = alice_api.post("/companies", {"name": "Carol", "description": "Bakery", **body})
+    assert response.status_code == 200, response.content
+    assert response.json()["country"] is None
+    company = Company.objects.get(pk=response.json()["id"])
+    assert (company.country, company.country_known) == ("", False)
+    assert alice_api.get(company_path(company)).json()["country"] is None
+    listed = alice_api.get("/companies").json()["results"]
+    assert [c["country"] for c in listed if c["id"] == str(company.pk)] == [None]
+
+
+def unknown_country_connection(alice_api) -> Connection:
+    """A company created without a country, with a connection and one account, through the API."""
+    company = alice_api.post("/companies", {"name": "Carol"}).json()
+    created = alice_api.post(f"/companies/{company['id']}/connections", {"platformKey": "hcws"})
+    assert created.status_code == 200, created.content
+    assert created.json()["linkUrl"]
+    connection = Connection.objects.get(pk=created.json()["id"])
+    response = alice_api.post(accounts_path(connection), account_body("carol-chk"))
+    assert response.status_code == 200, response.content
+    return connection
+
+
+def test_credentials_wait_for_the_companys_country(alice_api):
+    connection = unknown_country_connection(alice_api)
+    body = assert_error(alice_api.post(credentials_path(connection), {}), 400, item="country")
+    assert [p["validatorName"] for p in body["validation"]["errors"]] == ["countryRequired"]
+    assert "PATCH" in body["error"] and "Link" in body["error"]
+    assert not CredentialSet.objects.filter(connection=connection).exists()
+    assert not AuditEvent.objects.filter(action="credentials.issued").exists()
+
+    response = alice_api.patch(company_path(connection.company), {"country": "CA"})
+    assert response.status_code == 200
+    assert response.json()["country"] == "CA"
+    issued = alice_api.post(credentials_path(connection), {})
+    assert issued.status_code == 200, issued.content
+    assert issued.json()["sourceAccountIds"] == ["carol-chk"]
+    assert CredentialSet.objects.filter(connection=connection).count() == 1
+
+
+def test_an_unknown_country_cannot_be_set_nor_a_known_one_unset(alice_api, alice):
+    connection = unknown_country_connection(alice_api)
+    for country in ["", "FR", 1]:
+        assert_error(
+            alice_api.patch(company_path(connection.company), {"country": country}),
+            400,
+            item="country",
+        )
+    connection.company.refresh_from_db()
+    assert connection.company.country == ""
+    assert_error(alice_api.patch(company_path(alice.company), {"country": ""}), 400, item="country")
+    alice.company.refresh_from_db()
+    assert alice.company.country == "US"
 
 
 def test_it_refuses_a_company_without_a_body(alice_api):

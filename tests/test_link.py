@@ -24,8 +24,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 from django.utils.translation.template import templatize
 
+from accounts import companies
 from accounts.audit import Actor
-from accounts.models import ActorType, AuditEvent, OrganizationSettings
+from accounts.models import ActorType, AuditEvent, Company, OrganizationSettings
 from feeds import formatting, lifecycle, link_urls
 from feeds.feed_rules import link_feed
 from feeds.models import (
@@ -633,6 +634,14 @@ def _render_everything(lang: str, bob) -> str:
     keep(client.get("/link/status"))
     keep(client.get("/link/accounts"))  # "all already connected"
 
+    # A company whose country is unknown: the location question, its error, and elsewhere.
+    where = Client()
+    set_language(where, lang)
+    open_link(where, make_connection(make_company("Carol Café", "", client=f"carol-{lang}")))
+    keep(where.get("/link/location"))
+    keep(where.post("/link/location", {}))
+    keep(where.post("/link/location", {"country": "elsewhere"}))
+
     # A connection with no account yet.
     empty = make_connection(bob.company)
     other = Client()
@@ -649,7 +658,14 @@ def _render_everything(lang: str, bob) -> str:
     org_update(integration_enabled=True)
 
     text = " ".join(texts)
-    for name in ("Alice Checking", "Alice Visa", "Alice Bakery", "Bob Plomberie", "Maple Bank"):
+    for name in (
+        "Alice Checking",
+        "Alice Visa",
+        "Alice Bakery",
+        "Bob Plomberie",
+        "Carol Café",
+        "Maple Bank",
+    ):
         text = text.replace(name, " ")
     return text
 
@@ -681,6 +697,148 @@ def test_french_pages_use_non_breaking_spaces_before_colons_and_inside_guillemet
     french = _render_everything(FR, bob)
     ordinary = sorted(set(re.findall(r"\S+ [:»]|« \S+", french)))
     assert ordinary == []
+
+
+# Where the business is located (a company created without a country) ---------------------------
+
+
+@pytest.fixture
+def carol(db):
+    """A company the client created without a country, with one account to connect."""
+    company = make_company("Carol Café", "", client="carol")
+    connection = make_connection(company)
+    checking = make_account(connection, "carol-chk", account_name="Carol Checking")
+    return type("Persona", (), {"company": company, "connection": connection, "checking": checking})
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_it_asks_where_the_business_is_before_the_accounts_screen(client, carol, enabled, lang):
+    set_language(client, lang)
+    open_link(client, carol.connection)
+    connect_page = body(client.get("/link/"))
+    assert 'href="/link/location"' in connect_page
+    # Every later screen sends the user to the question first.
+    choose_path = "/link/accounts"
+    for path in (choose_path, "/link/setup", "/link/credentials", "/link/revoke"):
+        response = client.get(path)
+        assert (response.status_code, response["Location"]) == (302, "/link/location"), path
+        assert_private(response)
+
+    response = client.get("/link/location")
+    text = assert_page(response, lang)
+    question = tr(lang, "Where is your business located?", "Où votre entreprise est-elle située?")
+    assert question in text
+    assert tr(lang, "Step 1 of 4", "Étape 1 sur 4") in text
+    assert "Carol Checking" not in text
+    page = body(response)
+    form = re.search(r'<form method="post" action="/link/location"[^>]*>(.*?)</form>', page, re.S)
+    assert form, "no POST form"
+    assert 'name="csrfmiddlewaretoken"' in form.group(1)
+    assert re.search(r"<fieldset[^>]*>\s*<legend>", form.group(1))
+    radios = re.findall(r'<input type="radio" name="country" value="(\w+)" id="([\w-]+)"', page)
+    assert [value for value, _id in radios] == ["US", "CA", "elsewhere"]
+    for _value, input_id in radios:
+        assert f'<label for="{input_id}">' in page
+    labels = [tr(lang, "United States", "États-Unis"), "Canada", tr(lang, "Elsewhere", "Ailleurs")]
+    for label in labels:
+        assert label in text
+
+
+def test_answering_united_states_stores_it_audits_it_and_goes_on_to_the_accounts(
+    client, carol, enabled
+):
+    open_link(client, carol.connection)
+    response = client.post("/link/location", {"country": "US"})
+    assert (response.status_code, response["Location"]) == (302, "/link/accounts")
+    carol.company.refresh_from_db()
+    assert carol.company.country == "US"
+    event = AuditEvent.objects.get(action="company.updated")
+    assert (event.actor_type, event.actor_id) == (ActorType.SMB, str(carol.connection.pk))
+    assert (event.object_id, event.company_id) == (str(carol.company.pk), carol.company.pk)
+    assert event.data == {"country": "US", "note": "via Link"}
+    assert "Carol Checking" in assert_page(client.get("/link/accounts"), EN)
+    # Answered: the question is not asked again.
+    assert client.get("/link/location")["Location"] == "/link/accounts"
+    # And the Link page's own Get credentials works from then on.
+    choose(client, carol.checking)
+    assert client.post("/link/credentials").status_code == 200
+    assert CredentialSet.objects.filter(connection=carol.connection).count() == 1
+
+
+def test_an_answer_never_overwrites_a_country_the_client_set_meanwhile(client, carol, enabled):
+    open_link(client, carol.connection)
+    form = client.get("/link/location")
+    assert form.status_code == 200
+    Company.objects.filter(pk=carol.company.pk).update(country="CA")  # the client's PATCH
+    assert not companies.set_country(carol.company, "US", actor=Actor.smb(carol.connection.pk))
+    assert carol.company.country == "CA"
+    assert Company.objects.get(pk=carol.company.pk).country == "CA"
+    assert not AuditEvent.objects.filter(action="company.updated").exists()
+    # The page itself goes on to the accounts once the country is known.
+    response = client.post("/link/location", {"country": "US"})
+    assert response["Location"] == "/link/accounts"
+    assert Company.objects.get(pk=carol.company.pk).country == "CA"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_answering_elsewhere_says_it_is_not_available_and_stores_nothing(
+    client, carol, enabled, lang
+):
+    set_language(client, lang)
+    open_link(client, carol.connection)
+    response = client.post("/link/location", {"country": "elsewhere"})
+    text = assert_page(response, lang, 403)
+    assert tr(lang, "Not available for your company", "Non offert pour votre entreprise") in text
+    assert 'href="/link/location"' in body(response)  # back to the question
+    carol.company.refresh_from_db()
+    assert carol.company.country == ""
+    assert not AuditEvent.objects.filter(action="company.updated").exists()
+    assert client.get("/link/accounts")["Location"] == "/link/location"
+    assert client.post("/link/credentials")["Location"] == "/link/location"
+    assert not CredentialSet.objects.exists()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("data", [{}, {"country": ""}, {"country": "FR"}, {"country": "us"}])
+def test_no_answer_is_refused_in_the_users_language(client, carol, enabled, lang, data):
+    set_language(client, lang)
+    open_link(client, carol.connection)
+    response = client.post("/link/location", data)
+    text = assert_page(response, lang, 400)
+    assert (
+        tr(
+            lang,
+            "Choose where your business is located.",
+            "Choisissez l’endroit où votre entreprise est située.",
+        )
+        in text
+    )
+    assert 'role="alert"' in body(response)
+    assert 'aria-describedby="country-error"' in body(response)
+    carol.company.refresh_from_db()
+    assert carol.company.country == ""
+
+
+def test_the_question_needs_a_csrf_token(carol, enabled):
+    client = Client(enforce_csrf_checks=True)
+    open_link(client, carol.connection)
+    assert client.post("/link/location", {"country": "US"}).status_code == 403
+    token = csrf_token_of(client.get("/link/location"))
+    ok = client.post("/link/location", {"country": "CA", "csrfmiddlewaretoken": token})
+    assert ok.status_code == 302
+    carol.company.refresh_from_db()
+    assert carol.company.country == "CA"
+
+
+def test_an_unknown_country_is_asked_only_once_the_integration_is_on(client, carol):
+    org_update(integration_enabled=False)
+    response = client.get(start_path(carol.connection))
+    assert "Not available yet" in assert_page(response, EN, 403)
+
+
+def test_a_company_with_a_country_is_never_asked(session, alice):
+    assert 'href="/link/accounts"' in body(session.get("/link/"))
+    assert session.get("/link/location")["Location"] == "/link/accounts"
 
 
 # Account choice ----------------------------------------------------------------------------------

@@ -67,13 +67,27 @@ def account_or_404(connection: Connection, account_id: str, feeds: bool = True) 
 
 
 def require_supported(company: Company) -> None:
-    if not availability.country_supported(company):
+    """Refuse a country we do not serve; an unknown one may still be given later."""
+    if availability.country_refusal(company) == availability.COUNTRY:
         raise field_error(
             400,
             "country",
             "supportedCountry",
             f"Company country {company.country!r} is not supported: only companies in the US "
             "or Canada (country US or CA) can use QuickBooks Online bank feeds.",
+        )
+
+
+def require_country_known(company: Company) -> None:
+    """Credentials wait for the country (`require_supported` refuses the others first)."""
+    if availability.country_refusal(company) == availability.COUNTRY_UNKNOWN:
+        raise field_error(
+            400,
+            "country",
+            "countryRequired",
+            f"Company {company.pk} has no country yet: set it with PATCH /companies/"
+            f"{company.pk} (US or CA), or let the SMB user answer on the Link pages, then ask "
+            "for credentials again.",
         )
 
 

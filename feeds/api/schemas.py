@@ -43,6 +43,8 @@ def _one_of(choices: type[TextChoices]) -> Any:
 
 
 Country = _one_of(accounts_models.Country)
+# "" as the model stores an unknown country; one Literal, so an error names just `country`.
+CountryOrUnknown = Literal[(*accounts_models.Country.values, "")]
 AccountType = _one_of(models.AccountType)
 Currency = _one_of(models.Currency)
 ConnectionStatus = _one_of(models.ConnectionStatus)
@@ -115,17 +117,19 @@ Tags = Annotated[
         "characters, values of at most 100.",
     ),
 ]
-CountryIn = Country | None
 
 
 class CompanyIn(Lenient):
     name: Name
     description: Description | None = None
     tags: Tags | None = None
-    country: CountryIn = Field(
+    # The hosted service's body has no country: absent, null or "" means unknown until the
+    # client PATCHes it or the SMB user answers on the Link pages.
+    country: CountryOrUnknown | None = Field(
         default=None,
-        description="linksite extension. Only companies in the US or Canada are supported; "
-        "when left out, the Link pages ask the SMB user, and credentials wait for it.",
+        description="linksite extension. US or CA: only companies in the US or Canada are "
+        'supported. Absent, null or "" while unknown: the Link pages then ask the SMB user, and '
+        "credentials wait for it.",
     )
 
 
@@ -136,7 +140,10 @@ class CompanyPatch(Lenient):
     name: Name | None = None
     description: Description | None = None
     tags: Tags | None = None
-    country: CountryIn = Field(default=None, description="linksite extension: US or CA.")
+    country: Country | None = Field(
+        default=None,
+        description="linksite extension: US or CA; a known country cannot become unknown again.",
+    )
 
 
 class CompanyOut(Schema):

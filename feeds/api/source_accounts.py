@@ -169,6 +169,7 @@ def create_credentials(
     common.require_supported(connection.company)
     common.require_enabled()
     common.require_not_deauthorized(connection)
+    common.require_country_known(connection.company)
     accounts = list(SourceAccount.objects.filter(connection=connection))
     if not accounts:
         raise ApiError(

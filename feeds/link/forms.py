@@ -1,8 +1,8 @@
 """Validation of the Link pages' POSTs (plain forms; the HTML is written by hand).
 
-Only the account choice sends anything to validate. Get credentials and Revoke send nothing but
-the CSRF token (what they act on is in the session), so they have no form; the language toggle is
-Django's set_language, which checks its own two fields."""
+Only the location question and the account choice send anything to validate. Get credentials
+and Revoke send nothing but the CSRF token (what they act on is in the session), so they have no
+form; the language toggle is Django's set_language, which checks its own two fields."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Country
 
 
 class OfferedChoicesField(forms.TypedMultipleChoiceField):
@@ -37,3 +39,18 @@ class ChooseAccountsForm(forms.Form):
 
     def clean_accounts(self) -> list[int]:
         return sorted(set(self.cleaned_data["accounts"]))
+
+
+class CountryForm(forms.Form):
+    """Before screen 2, while the company's country is unknown: where the business is located.
+    ELSEWHERE is an answer too (not available), distinct from no answer (an error)."""
+
+    ELSEWHERE = "elsewhere"
+
+    country = forms.ChoiceField(
+        choices=[*Country.choices, (ELSEWHERE, _("Elsewhere"))],
+        error_messages={
+            "required": _("Choose where your business is located."),
+            "invalid_choice": _("Choose where your business is located."),
+        },
+    )

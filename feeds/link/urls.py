@@ -7,6 +7,7 @@ urlpatterns = [
     path("start", views.start, name="start"),
     path("company", views.company_start, name="company"),
     path("", views.connect, name="connect"),
+    path("location", views.country, name="country"),
     path("accounts", views.choose, name="choose"),
     path("setup", views.setup, name="setup"),
     path("credentials", views.credentials_page, name="credentials"),

@@ -4,14 +4,16 @@ one-time credentials for QuickBooks Online.
 The signed Link URL opens `/link/start?token=…`, which binds the browser session to the
 connection and redirects at once, so the token leaves the address bar. Every other page reads the
 connection from the session and checks it again (revoked URLs, integration switched off,
-deauthorized connection). Secrets are shown once, in the response to the POST that made them."""
+deauthorized connection). While the company's country is unknown, the user is asked where the
+business is located before the accounts screen. Secrets are shown once, in the response to the
+POST that made them."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 
 from django.conf import settings
@@ -24,11 +26,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts import companies
 from accounts.audit import Actor, record
 from accounts.models import OrganizationSettings
 from feeds import availability, connection_rules, credentials, formatting, link_urls
 from feeds.link.csrf import csrf_protect_no_referrer
-from feeds.link.forms import ChooseAccountsForm
+from feeds.link.forms import ChooseAccountsForm, CountryForm
 from feeds.models import (
     AccountType,
     Connection,
@@ -62,8 +65,11 @@ def _secure(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def problem(request: HttpRequest, kind: str, status: int, org=None) -> HttpResponse:
-    """A page that says what went wrong and what to do, in the user's language."""
+def problem(
+    request: HttpRequest, kind: str, status: int, org=None, back: str | None = None
+) -> HttpResponse:
+    """A page that says what went wrong and what to do, in the user's language; `back`: where
+    a Back link goes, when the user can still change the answer that led here."""
     org = org or OrganizationSettings.current()
     institution = org.institution_name
     pages = {
@@ -126,6 +132,7 @@ def problem(request: HttpRequest, kind: str, status: int, org=None) -> HttpRespo
         "kind": kind,
         # The language toggle comes back to this page, never to a URL with a token in it.
         "next_path": reverse("link:problem", args=[kind]),
+        "back": back,
     }
     return _secure(render(request, "link/problem.html", context, status=status))
 
@@ -149,8 +156,13 @@ def problem_page(request: HttpRequest, kind: str) -> HttpResponse:
     return problem(request, kind, PROBLEM_STATUS[kind])
 
 
-def link_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Resolve the session's connection and refuse what may not go on."""
+def link_view(
+    view: Callable[..., HttpResponse] | None = None, *, needs_country: bool = True
+) -> Any:
+    """Resolve the session's connection and refuse what may not go on. While the company's
+    country is unknown, a page that `needs_country` sends the user to the question first."""
+    if view is None:
+        return partial(link_view, needs_country=needs_country)
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -164,7 +176,10 @@ def link_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return problem(request, "revoked", 401)
         org = OrganizationSettings.current()
         refusal = availability.refusal(connection, org)
-        if refusal:
+        if refusal == availability.COUNTRY_UNKNOWN:
+            if needs_country:
+                return _secure(redirect("link:country"))
+        elif refusal:
             return problem(request, refusal, PROBLEM_STATUS[refusal], org=org)
         context = LinkContext(connection, org, list(data.get("chosen", [])))
         return _secure(view(request, context, *args, **kwargs))
@@ -228,7 +243,8 @@ def start(request: HttpRequest) -> HttpResponse:
         return problem(request, exc.reason, 401)
     org = OrganizationSettings.current()
     refusal = availability.refusal(connection, org)
-    if refusal:
+    # An unknown country is asked on the way (link_view), not refused.
+    if refusal and refusal != availability.COUNTRY_UNKNOWN:
         return problem(request, refusal, PROBLEM_STATUS[refusal], org=org)
     request.session.cycle_key()
     request.session[SESSION_KEY] = {
@@ -239,6 +255,10 @@ def start(request: HttpRequest) -> HttpResponse:
     request.session.set_expiry(SESSION_SECONDS)
     record(Actor.smb(connection.pk), "link.opened", connection)
     return _secure(redirect("link:connect"))
+
+
+def _country_unknown(link: LinkContext) -> bool:
+    return availability.country_refusal(link.connection.company) == availability.COUNTRY_UNKNOWN
 
 
 @require_GET
@@ -258,10 +278,36 @@ def company_start(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@link_view
+@link_view(needs_country=False)
 def connect(request: HttpRequest, link: LinkContext) -> HttpResponse:
     """Screen 1: what will be shared, and with whom."""
-    return _page(request, link, "link/connect.html", step=1)
+    following = "link:country" if _country_unknown(link) else "link:choose"
+    return _page(request, link, "link/connect.html", step=1, next_url=reverse(following))
+
+
+@csrf_protect_no_referrer
+@require_http_methods(["GET", "POST"])
+@link_view(needs_country=False)
+def country(request: HttpRequest, link: LinkContext) -> HttpResponse:
+    """Between screens 1 and 2, only while the company's country is unknown: where the business
+    is located. US or CA is stored; elsewhere is not available (and nothing is stored)."""
+    if not _country_unknown(link):  # answered meanwhile, in another tab or by the client
+        return redirect("link:choose")
+    form = CountryForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        answer = form.cleaned_data["country"]
+        if answer == CountryForm.ELSEWHERE:
+            return problem(request, "country", 403, org=link.org, back=reverse("link:country"))
+        companies.set_country(link.connection.company, answer, actor=link.actor, note="via Link")
+        return redirect("link:choose")
+    return _page(
+        request,
+        link,
+        "link/country.html",
+        status=400 if form.is_bound else 200,
+        step=1,
+        form=form,
+    )
 
 
 @csrf_protect_no_referrer
@@ -383,7 +429,7 @@ def revoke(request: HttpRequest, link: LinkContext) -> HttpResponse:
 
 
 @require_GET
-@link_view
+@link_view(needs_country=False)
 def status(request: HttpRequest, link: LinkContext) -> HttpResponse:
     """The chosen accounts' status, for the status panel's polling."""
     chosen = _chosen(link)

@@ -13,10 +13,10 @@ from django.utils import timezone
 from playwright.sync_api import Locator, Page, expect
 
 from accounts.audit import Actor
-from accounts.models import OrganizationSettings
+from accounts.models import Company, OrganizationSettings
 from feeds import feed_rules, link_urls
 from feeds.models import CredentialSet
-from tests.makers import image_bytes
+from tests.makers import image_bytes, make_account, make_company, make_connection
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -188,6 +188,39 @@ def test_the_language_can_be_switched_mid_flow_and_is_remembered(
     page.get_by_role("button", name="Suivant").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Configurer QuickBooks")
     expect(page.get_by_role("button", name="English")).to_be_visible()
+    page.close()
+
+
+def test_a_company_without_a_country_answers_where_it_is_with_the_keyboard(
+    browser, live_server, org, output_path
+):
+    company = make_company("Carol Café", "", client="carol")
+    connection = make_connection(company)
+    make_account(connection, "carol-chq", account_name="Carol Chèques", currency="CAD")
+    page = browser.new_page(locale="fr-CA")
+    open_link(page, live_server, connection)
+    tab_to(page, page.get_by_role("link", name="Suivant"))
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{live_server.url}/link/location")
+    question = page.get_by_role("group", name="Où votre entreprise est-elle située?")
+    expect(question).to_be_visible()
+    check_screen(page, output_path, "fr-1-location")
+    # Next without an answer: the error, in French.
+    tab_to(page, page.get_by_role("button", name="Suivant"))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_have_text(
+        "Choisissez l’endroit où votre entreprise est située."
+    )
+    check_screen(page, output_path, "fr-1-location-error")
+    # Tab reaches the radio group; the arrow keys move within it and select.
+    tab_to(page, page.get_by_role("radio", name="États-Unis"))
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_role("radio", name="Canada")).to_be_checked()
+    tab_to(page, page.get_by_role("button", name="Suivant"))
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{live_server.url}/link/accounts")
+    expect(page.get_by_role("checkbox", name=re.compile("Carol Chèques"))).to_be_visible()
+    assert Company.objects.get(pk=company.pk).country == "CA"
     page.close()
 
 
