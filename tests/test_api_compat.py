@@ -279,3 +279,21 @@ def test_a_deleted_connection_is_not_where_a_new_connection_is_counted(alice_api
     assert alice_api.delete(connection_path(second)).status_code == 200
     listed = alice_api.get(f"/companies/{alice.company.pk}/connections").json()
     assert [c["id"] for c in listed["results"]] == [str(alice.connection.pk)]
+
+
+def test_an_unlink_without_a_body_unlinks_and_a_connection_needs_no_platform_key(alice_api, alice):
+    link(alice.checking)
+    response = alice_api.patch(connection_path(alice.connection), {})
+    assert (response.status_code, response.json()["status"]) == (200, "Unlinked")
+    created = alice_api.post(f"/companies/{alice.company.pk}/connections", {})
+    assert created.status_code == 200 and created.json()["platformKey"] == "hcws"
+
+
+def test_an_account_sent_back_with_a_changed_read_only_field_is_refused(alice_api, alice):
+    path = accounts_path(alice.connection) + "/alice-chk"
+    read = alice_api.get(path).json()
+    for name, value in [("id", "other"), ("currency", "CAD"), ("feedStartDate", "2026-01-01")]:
+        assert_error(alice_api.patch(path, {**read, name: value}), 400, item=name)
+    # modifiedDate changes with every write: never compared.
+    stale = {**read, "modifiedDate": "2020-01-01T00:00:00Z", "accountName": "New"}
+    assert alice_api.patch(path, stale).status_code == 200

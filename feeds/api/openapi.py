@@ -60,7 +60,15 @@ EXTENSION_PROPERTIES = {
     "CompanyOut": {"country"},
     "ConnectionOut": {"companyId", "platformKey"},
     "SourceAccountIn": {"routingNumber"},
-    "SourceAccountOut": {"routingNumber", "targetAccountName", "feedDisabledOnUtc"},
+    # routingInfo and accountInfo are the v2 account's: an extension only where the hosted
+    # service answers with the v1 shape (updates).
+    "SourceAccountOut": {
+        "routingNumber",
+        "targetAccountName",
+        "feedDisabledOnUtc",
+        "routingInfo",
+        "accountInfo",
+    },
     "BatchResult": {"validation"},
     "CredentialsOut": {"expiresOnUtc", "sourceAccountIds"},
     "BankTransactionIn": {"clearedOnDate"},

@@ -75,7 +75,22 @@ with another body is refused with 422; while the first request still runs, 409 w
                 "required": False,
                 "schema": {"type": "string", "minLength": 1, "maxLength": 128},
                 "description": "Retry safely: see above.",
-            }
+            },
+            {
+                "in": "query",
+                "name": "timeoutInMinutes",
+                "required": False,
+                "schema": {"type": "integer"},
+                "description": "Accepted and ignored: a write is validated and stored within "
+                "the request, so it never waits.",
+            },
+            {
+                "in": "query",
+                "name": "allowSyncOnPushComplete",
+                "required": False,
+                "schema": {"type": "boolean"},
+                "description": "Accepted and ignored: linksite has nothing to sync after a write.",
+            },
         ],
     },
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from django.db.models import TextChoices
 from ninja import Schema
@@ -190,14 +190,19 @@ class CompanyPage(Page):
 
 
 class ConnectionIn(Lenient):
-    platformKey: PlatformKey = Field(description='Always "hcws" (QuickBooks Online).')
+    platformKey: PlatformKey = Field(
+        default=models.Connection.PLATFORM_KEY,
+        description='Always "hcws" (QuickBooks Online), also when left out.',
+    )
 
 
 class ConnectionPatch(Lenient):
     """The whole connection as read may be sent back (read-only fields unchanged)."""
 
     status: Literal[models.ConnectionStatus.UNLINKED.value] = Field(
-        description="Only Linked connections can be unlinked; an Unlinked one stays as it is."
+        default=models.ConnectionStatus.UNLINKED.value,
+        description="Unlinked, also when left out: only Linked connections can be unlinked; an "
+        "Unlinked one stays as it is.",
     )
 
 
@@ -273,6 +278,10 @@ class SourceAccountIn(Lenient):
     currency: Currency
     balance: MoneyIn
     accountInfo: AccountInfo | None = None
+    modifiedDate: dt.datetime | None = Field(
+        default=None,
+        description="Accepted and not kept: linksite records when it last changed the account.",
+    )
 
     @field_validator("id")
     @classmethod
@@ -295,6 +304,16 @@ class SourceAccountPatch(Lenient):
         description="Only `disconnected`, from connected: the client stops feeding the account; "
         "its feed stops at once. The current status sent back is no change.",
     )
+    # The rest of the account as read, accepted when unchanged (a 400 naming the field if not).
+    id: str | None = Field(default=None, description="Unchanged: the id in the path.")
+    accountType: str | None = Field(default=None, description="Unchanged.")
+    accountNumber: str | None = Field(default=None, description="Unchanged.")
+    sortCode: str | None = Field(default=None, description="Unchanged.")
+    currency: str | None = Field(default=None, description="Unchanged.")
+    feedStartDate: str | None = Field(default=None, description="Unchanged; set in QBO.")
+    modifiedDate: str | None = Field(default=None, description="Ignored.")
+
+    WRITABLE: ClassVar[set[str]] = {"accountName", "balance", "status"}
 
 
 class RoutingInfoOut(Schema):
@@ -360,12 +379,17 @@ class CredentialsOut(Schema):
 
 
 class BankTransactionIn(Lenient):
-    """One transaction of a write (documentation of the body; see §8 rules in the description)."""
+    """One transaction of a write (documentation of the body; see §8 rules in the description).
+    `id`, `amount` and `description` are optional in the schema, as in the hosted service's, but
+    a transaction without one of them fails the write with an item naming it (200, `Failed`)."""
 
-    id: Annotated[
-        str,
-        StringConstraints(min_length=1, max_length=writes.MAX_ID_LENGTH, pattern=_NO_NUL),
-    ]
+    id: (
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=writes.MAX_ID_LENGTH, pattern=_NO_NUL),
+        ]
+        | None
+    ) = Field(default=None, description="Needed: the client's id, unique per account.")
     clearedOnDate: dt.date | None = Field(
         default=None,
         description="The day it cleared, in the account's local calendar. Required unless "
@@ -374,11 +398,18 @@ class BankTransactionIn(Lenient):
     date: dt.date | None = Field(
         default=None, description="Accepted in place of clearedOnDate for date-only clients."
     )
-    amount: MoneyIn = Field(description="Non-zero; credits positive, debits negative.")
-    description: Annotated[
-        str,
-        StringConstraints(min_length=1, max_length=writes.MAX_DESCRIPTION_LENGTH, pattern=_NO_NUL),
-    ]
+    amount: MoneyIn | None = Field(
+        default=None, description="Needed. Non-zero; credits positive, debits negative."
+    )
+    description: (
+        Annotated[
+            str,
+            StringConstraints(
+                min_length=1, max_length=writes.MAX_DESCRIPTION_LENGTH, pattern=_NO_NUL
+            ),
+        ]
+        | None
+    ) = Field(default=None, description="Needed.")
     transactionType: TransactionType | None = Field(
         default=None, description="Defaults from the sign of amount."
     )

@@ -229,7 +229,8 @@ def update_account(
     whole_object.refuse_changed(
         json_body.json_value(request),
         common.account_json(account),
-        writable=set(SourceAccountPatch.model_fields),
+        writable=SourceAccountPatch.WRITABLE,
+        computed={"modifiedDate"},
     )
     try:
         source_accounts.update_account(
