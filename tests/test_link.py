@@ -625,7 +625,7 @@ def _render_everything(lang: str, bob) -> str:
     keep(client.post("/link/credentials"))
     keep(client.get("/link/revoke"))
     keep(client.post("/link/revoke", follow=True))  # "were revoked"
-    keep(client.post("/link/revoke", follow=True))  # "no unused credentials"
+    keep(client.post("/link/revoke", follow=True))  # "no credentials to revoke"
     keep(client.get("/link/status"))
     connect(alice.checking)
     keep(client.get("/link/accounts"))  # a connected badge
@@ -1384,8 +1384,8 @@ def test_revoking_with_nothing_to_revoke_says_so(session, alice, lang):
     assert (
         tr(
             lang,
-            "There were no unused credentials to revoke.",
-            "Il n’y avait aucun identifiant inutilisé à révoquer.",
+            "There were no credentials to revoke.",
+            "Il n’y avait aucun identifiant à révoquer.",
         )
         in text
     )

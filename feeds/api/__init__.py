@@ -35,8 +35,16 @@ validatorName}`; `canBeRetried` is `"True"` for 408, 429 and 5xx, else `"False"`
 are JSON (`Content-Type: application/json`, else 415), at most 4 MiB (else 413). A database that
 is unavailable or busy gets 503.
 
-**Availability**: only companies in the US and Canada; while the operator has not switched the
+**Availability**: only companies in the US and Canada (any other `country` is a 400 naming it). A
+company may be created without a country: the Link pages then ask the SMB user, and credentials
+answer 400 naming `country` until it is known. While the operator has not switched the
 integration on, creating connections and credentials and writing transactions get 403.
+
+**Updates** (PATCH) accept the whole object as read: fields they cannot change are fine when
+unchanged and a 400 naming the field when not; unknown fields are ignored, as in every body.
+A company's `redirect` is its entry to the Link pages (signed, valid one hour, fresh on every
+read), leading to its current connection's Link URL; one is opened if it has none. Deleting a
+connection answers 200; the API answers 404 for it from then on.
 
 **Dates** are calendar dates (`YYYY-MM-DD`); "today" is the deployment's local date. Timestamps are
 UTC. **Money** is a decimal with at most 2 places, sent and received as a JSON number (a numeric

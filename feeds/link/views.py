@@ -422,7 +422,7 @@ def revoke(request: HttpRequest, link: LinkContext) -> HttpResponse:
             request,
             _("Your credentials were revoked. They can no longer be used in QuickBooks.")
             if count
-            else _("There were no unused credentials to revoke."),
+            else _("There were no credentials to revoke."),
         )
         return redirect("link:setup" if _chosen(link) else "link:choose")
     return _page(request, link, "link/revoke.html", step=4)
