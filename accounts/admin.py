@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from accounts import companies
 from accounts.audit import Actor, record
 from accounts.branding import read_logo
 from accounts.models import ApiClient, ApiKey, AuditEvent, Company, OrganizationSettings
@@ -295,8 +296,29 @@ class ApiKeyAdmin(admin.ModelAdmin):
         )
 
 
+class CompanyForm(forms.ModelForm):
+    class Meta:
+        model = Company
+        fields = ["client", "name", "country", "description", "tags"]
+
+    def clean_country(self) -> str:
+        country = self.cleaned_data.get("country", "")
+        refused = companies.country_change_refused(self.instance.country, country)
+        if self.instance.pk and refused:
+            raise forms.ValidationError(refused)
+        return country
+
+    def clean_tags(self) -> dict[str, str]:
+        tags = self.cleaned_data.get("tags") or {}
+        problem = companies.tags_problem(tags)
+        if problem:
+            raise forms.ValidationError(problem)
+        return tags
+
+
 @admin.register(Company)
 class CompanyAdmin(admin.ModelAdmin):
+    form = CompanyForm
     list_display = ["name", "country_or_unknown", "client", "n_connections", "created"]
     list_filter = ["country", "client"]
     list_select_related = ["client"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import re
 import uuid
 
@@ -380,3 +381,23 @@ def test_a_company_without_a_country_shows_and_saves_in_admin(operator_client, d
     assert Company.objects.get(pk=company.pk).country == ""
     assert operator_client.post(url, {**data, "country": "CA"}).status_code == 302
     assert Company.objects.get(pk=company.pk).country == "CA"
+    # Known, it cannot become unknown again (credentials may have been issued on it).
+    refused = operator_client.post(url, data)
+    assert refused.status_code == 200
+    assert "cannot be made unknown" in refused.content.decode()
+    assert Company.objects.get(pk=company.pk).country == "CA"
+
+
+def test_a_companys_tags_are_edited_as_json_in_admin(operator_client, db):
+    company = make_company("Carol Café", "CA", client="carol")
+    url = reverse("admin:accounts_company_change", args=[company.pk])
+    data = {"client": company.client_id, "name": "Carol Café", "country": "CA"}
+    assert operator_client.post(url, {**data, "tags": '{"crm": "42"}'}).status_code == 302
+    assert Company.objects.get(pk=company.pk).tags == {"crm": "42"}
+    assert operator_client.post(url, {**data, "tags": ""}).status_code == 302
+    assert Company.objects.get(pk=company.pk).tags == {}
+    too_many = {f"k{n}": "v" for n in range(11)}
+    refused = operator_client.post(url, {**data, "tags": json.dumps(too_many)})
+    assert refused.status_code == 200 and "At most 10 tags." in refused.content.decode()
+    assert operator_client.post(url, {**data, "tags": '["a"]'}).status_code == 200
+    assert Company.objects.get(pk=company.pk).tags == {}

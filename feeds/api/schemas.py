@@ -23,6 +23,7 @@ from pydantic import (
     model_serializer,
 )
 
+from accounts import companies
 from accounts import models as accounts_models
 from feeds import models, writes
 
@@ -107,12 +108,14 @@ class Error(Schema):
 # Companies ------------------------------------------------------------------------------------
 
 
-TagKey = Annotated[str, StringConstraints(min_length=1, max_length=27, pattern=_PRINTABLE)]
-TagValue = Annotated[str, StringConstraints(max_length=100, pattern=_NO_NUL)]
+TagKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=companies.MAX_TAG_KEY, pattern=_PRINTABLE)
+]
+TagValue = Annotated[str, StringConstraints(max_length=companies.MAX_TAG_VALUE, pattern=_NO_NUL)]
 Tags = Annotated[
     dict[TagKey, TagValue],
     Field(
-        max_length=10,
+        max_length=companies.MAX_TAGS,
         description="The client's own key-value metadata: at most 10 pairs, keys of 1 to 27 "
         "characters, values of at most 100.",
     ),
