@@ -39,14 +39,21 @@ def link_url(connection: Connection) -> str:
     return f"{settings.SITE_URL}{START_PATH}?{urlencode({'token': make_token(connection)})}"
 
 
-def read_token(token: str) -> Connection:
-    """The connection a token is for, or LinkTokenError saying why it cannot be used."""
+def _load(token: str, salt: str) -> dict:
     try:
-        payload = signing.loads(token, salt=SALT, max_age=MAX_AGE_SECONDS)
+        payload = signing.loads(token, salt=salt, max_age=MAX_AGE_SECONDS)
     except signing.SignatureExpired:
         raise LinkTokenError("expired") from None
     except signing.BadSignature:
         raise LinkTokenError("invalid") from None
+    if not isinstance(payload, dict):
+        raise LinkTokenError("invalid")
+    return payload
+
+
+def read_token(token: str) -> Connection:
+    """The connection a token is for, or LinkTokenError saying why it cannot be used."""
+    payload = _load(token, SALT)
     connection = Connection.objects.select_related("company").filter(pk=payload.get("c")).first()
     if connection is None or connection.link_generation != payload.get("g"):
         raise LinkTokenError("revoked")
@@ -61,12 +68,7 @@ def company_url(company: Company) -> str:
 def read_company_token(token: str) -> Company:
     """The company a company-level token is for, or LinkTokenError ("revoked" once the company
     is deleted)."""
-    try:
-        payload = signing.loads(token, salt=COMPANY_SALT, max_age=MAX_AGE_SECONDS)
-    except signing.SignatureExpired:
-        raise LinkTokenError("expired") from None
-    except signing.BadSignature:
-        raise LinkTokenError("invalid") from None
+    payload = _load(token, COMPANY_SALT)
     company = Company.objects.filter(pk=payload.get("co")).first()
     if company is None:
         raise LinkTokenError("revoked")
