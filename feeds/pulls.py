@@ -21,6 +21,7 @@ from feeds.models import (
     CredentialSet,
     DeliveryState,
     Feed,
+    FeedDelivery,
     SourceAccount,
     TargetAccountType,
 )
@@ -28,8 +29,16 @@ from feeds.models import (
 
 def covered_accounts(credential_set: CredentialSet) -> QuerySet[SourceAccount]:
     """The accounts QBO may read with this set (those chosen on the Link page), in a stable
-    order."""
-    return credential_set.source_accounts.order_by("created", "id")
+    order. As in push mode, a set links an account once: an account whose feed from this set
+    was stopped (the client unlinked the connection or deleted the account's feed) is no longer
+    offered, rather than linked again by QBO's next pull; new credentials link it anew."""
+    stopped = (
+        Feed.objects.filter(credential_set=credential_set)
+        .exclude(Feed.ACTIVE)
+        .exclude(source_account__in=Feed.objects.active().values("source_account"))
+        .values("source_account")
+    )
+    return credential_set.source_accounts.exclude(pk__in=stopped).order_by("created", "id")
 
 
 def utc_midnight(day: dt.date) -> dt.datetime:
@@ -89,6 +98,7 @@ def link_on_first_pull(
                 feed_start_date=feed_start_from(start),
                 actor=actor,
                 credential_set=credential_set,
+                delivery=FeedDelivery.PULL,
             )
     except (IntegrityError, lifecycle.IllegalTransition):
         # A concurrent first pull linked it a moment ago, or the connection was closed.

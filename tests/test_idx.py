@@ -547,3 +547,68 @@ def test_a_deauthorized_connection_gets_401(client, alice, issued):
     CredentialSet.objects.filter(pk=issued[0].pk).update(used=timezone.now())
     type(alice.connection).objects.filter(pk=alice.connection.pk).update(status="Deauthorized")
     assert idx(client, "accounts", issued[1]).status_code == 401
+
+
+def test_a_set_links_an_account_once_so_an_unlinked_connection_stays_unlinked(
+    client, alice, issued
+):
+    from feeds import connection_rules
+
+    credential_set, good = issued
+    assert idx(client, "accounts/alice-chk/transactions", good).status_code == 200
+    alice.connection.refresh_from_db()
+    connection_rules.unlink(alice.connection, actor=SMB, reason="client")
+    assert idx(client, "accounts/alice-chk/transactions", good).status_code == 404
+    listed = idx(client, "accounts", good).json()["results"]
+    assert [a["id"] for a in listed] == ["alice-visa"]
+    alice.connection.refresh_from_db()
+    assert alice.connection.status == "Unlinked"
+    assert not Feed.objects.active().exists()
+    # New credentials link it anew.
+    fresh, password = credentials.issue(alice.connection, [alice.checking], origin="api", actor=SMB)
+    again = idx(client, "accounts/alice-chk/transactions", headers(fresh.username, password))
+    assert again.status_code == 200
+    alice.connection.refresh_from_db()
+    assert alice.connection.status == "Linked"
+
+
+def test_a_pulled_feed_is_never_pushed_and_pull_mode_pushes_nothing(
+    client, alice, issued, pull_mode
+):
+    from feeds.delivery.batches import feeds_to_push
+    from tests.makers import make_feed
+
+    make_transaction(alice.checking, "t-1")
+    pushed = make_feed(alice.card)
+    make_transaction(alice.card, "t-card")
+    idx(client, "accounts/alice-chk/transactions", issued[1], pageSize=1)
+    make_transaction(alice.checking, "t-2")  # pending, in a pulled feed
+    pulled = Feed.objects.get(source_account=alice.checking)
+    assert pulled.delivery == "pull" and pushed.delivery == "push"
+    assert feeds_to_push() == []  # pull only: the daily push sends nothing
+    pull_mode.QBO_DELIVERY = frozenset({"push", "pull"})
+    assert feeds_to_push() == [pushed.pk]
+
+
+def test_the_client_api_shows_what_a_pull_delivered(client, alice, issued, alice_api):
+    make_transaction(alice.checking, "t-1")
+    idx(client, "accounts/alice-chk/transactions", issued[1])
+    base = (
+        f"/companies/{alice.company.pk}/connections/{alice.connection.pk}"
+        "/connectionInfo/bankFeedAccounts"
+    )
+    accounts = {a["id"]: a for a in alice_api.get(base).json()}
+    assert accounts["alice-chk"]["status"] == "connected"
+    assert accounts["alice-chk"]["targetAccountName"] is None  # QBO does not say it
+    rows = alice_api.get(base + "/alice-chk/bankTransactions").json()["results"]
+    assert rows[0]["deliveryState"] == "delivered" and rows[0]["deliveredOnUtc"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("QBO_DELIVERY", "email"), ("IDX_RATE_LIMIT_PER_MINUTE", "0")]
+)
+def test_a_bad_pull_setting_stops_linksite_with_a_message(name, value):
+    from tests.test_settings import PRODUCTION, manage
+
+    result = manage("check", env={**PRODUCTION, name: value})
+    assert result.returncode != 0 and name in result.stderr
