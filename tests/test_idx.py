@@ -612,3 +612,12 @@ def test_a_bad_pull_setting_stops_linksite_with_a_message(name, value):
 
     result = manage("check", env={**PRODUCTION, name: value})
     assert result.returncode != 0 and name in result.stderr
+
+
+def test_while_the_integration_is_off_pulls_get_403_and_bind_nothing(client, issued):
+    from accounts.models import OrganizationSettings
+
+    OrganizationSettings.objects.filter(pk=1).update(integration_enabled=False)
+    assert idx(client, "accounts", issued[1]).status_code == 403
+    issued[0].refresh_from_db()
+    assert issued[0].used is None

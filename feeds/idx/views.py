@@ -86,6 +86,9 @@ def _call(
         raise IdxError(404, "Not found.")
     if request.method != "GET":
         raise IdxError(405, "Use GET.", headers={"Allow": "GET"})
+    if not availability.integration_enabled():
+        # Before the credentials: a set is not bound by a call that cannot be served.
+        raise IdxError(403, "This institution does not offer bank feeds now.")
     try:
         credential_set = auth.authenticate(request)
     except auth.RateLimited as exc:
@@ -99,8 +102,6 @@ def _call(
     connection = credential_set.connection
     if availability.is_deauthorized(connection):
         raise IdxError(401, NOT_AUTHENTICATED)
-    if not availability.integration_enabled():
-        raise IdxError(403, "This institution does not offer bank feeds now.")
     return view(request, credential_set, *args, **kwargs)
 
 
