@@ -621,3 +621,16 @@ def test_while_the_integration_is_off_pulls_get_403_and_bind_nothing(client, iss
     assert idx(client, "accounts", issued[1]).status_code == 403
     issued[0].refresh_from_db()
     assert issued[0].used is None
+
+
+def test_our_document_is_served_only_in_pull_mode(client, pull_mode):
+    from feeds.idx import openapi
+
+    assert client.get(BASE + "openapi.json").json() == openapi.document()
+    pull_mode.QBO_DELIVERY = frozenset({"push"})
+    assert idx(client, "openapi.json").status_code == 404
+
+
+def test_a_nul_in_an_account_id_or_a_username_is_refused_not_a_crash(client, issued):
+    assert idx(client, "accounts/a%00b/transactions", issued[1]).status_code == 404
+    assert idx(client, "accounts", headers("ABCD\x00", "x")).status_code == 401

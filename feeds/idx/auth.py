@@ -74,6 +74,8 @@ def basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
     decoded = _b64(value)
     if decoded is None:
         return None
+    if "\x00" in decoded:
+        return None
     username, colon, password = decoded.partition(":")
     if not colon or not username or not password:
         return None

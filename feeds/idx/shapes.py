@@ -41,6 +41,9 @@ TRANSACTION_INFO: dict[str, tuple[str, str]] = {
     "loan": ("loanTransactionInfo", "loanTransactionType"),
 }
 BUSINESS = "business"
+SERVICE = "LinksiteIdxApi"  # `service` in the error shape
+MAX_PAGE_SIZE = 2000
+PAGE_SIZE = 100  # the default
 
 
 def timestamp(moment: dt.datetime) -> str:

@@ -19,15 +19,13 @@ from django.views.decorators.csrf import csrf_exempt
 
 from feeds import availability, pulls
 from feeds.api import errors
-from feeds.idx import auth, shapes
+from feeds.idx import auth, openapi, shapes
 from feeds.models import CredentialSet
 from feeds.writes import Problem
 
 logger = logging.getLogger("linksite.idx")
 
-SERVICE = "LinksiteIdxApi"
-MAX_PAGE_SIZE = 2000
-DEFAULT_PAGE_SIZE = 100
+SERVICE, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = shapes.SERVICE, shapes.MAX_PAGE_SIZE, shapes.PAGE_SIZE
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 NOT_AUTHENTICATED = (
     "Request not authenticated: send Authorization: Basic with valid credentials and "
@@ -106,6 +104,14 @@ def _call(
 
 
 @csrf_exempt
+def openapi_json(request: HttpRequest) -> HttpResponse:
+    """Our description of this API (pull mode only, like every path here; no auth needed)."""
+    if not pull_enabled() or request.method != "GET":
+        return not_found(request)
+    return JsonResponse(openapi.document())
+
+
+@csrf_exempt
 def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     """Any other path under the IDX API: 404 in the error shape."""
     response = error_response(request, IdxError(404, "Not found."))
@@ -158,7 +164,11 @@ def accounts(request: HttpRequest, credential_set: CredentialSet) -> dict[str, A
 def transactions(
     request: HttpRequest, credential_set: CredentialSet, account_id: str
 ) -> dict[str, Any]:
-    account = pulls.covered_accounts(credential_set).filter(account_id=account_id).first()
+    account = (
+        pulls.covered_accounts(credential_set).filter(account_id=account_id).first()
+        if "\x00" not in account_id
+        else None
+    )
     if account is None:
         raise IdxError(404, "These credentials cover no account with this id.", "accountId")
     start, end = _date(request, "startDate"), _date(request, "endDate")
