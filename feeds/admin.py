@@ -222,6 +222,7 @@ class FeedAdmin(ReadOnlyAdmin):
         "delivery",
         "feed_start_date",
         "created",
+        "last_pulled",
         "disabled_on_utc",
         "ended",
         "pending_count",

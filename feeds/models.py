@@ -206,6 +206,9 @@ class Feed(models.Model):
     disabled_on_utc = models.DateTimeField(_("disabled in QBO"), null=True, blank=True)
     # Set when linksite stops the feed itself (connection unlinked by the client).
     ended = models.DateTimeField(_("ended"), null=True, blank=True)
+    # A pulled feed: when QBO last read its transactions (the daily maintenance disables a feed
+    # QBO has not pulled for FEED_DISCONNECT_GRACE_DAYS).
+    last_pulled = models.DateTimeField(_("last pulled by QBO"), null=True, blank=True)
     # Who is pushing this feed, until when: one pusher at a time, on any database.
     push_lease_owner = models.CharField(max_length=64, blank=True, default="", editable=False)
     push_lease_until = models.DateTimeField(null=True, blank=True, editable=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.audit import Actor, record
@@ -103,6 +103,22 @@ def link_on_first_pull(
     except (IntegrityError, lifecycle.IllegalTransition):
         # A concurrent first pull linked it a moment ago, or the connection was closed.
         return None
+
+
+def record_pull(account: SourceAccount) -> None:
+    """QBO pulled the account's transactions now: its pulled feed is alive (`last_pulled`)."""
+    Feed.objects.active().filter(source_account=account, delivery=FeedDelivery.PULL).update(
+        last_pulled=timezone.now()
+    )
+
+
+def silent_feeds(cutoff: dt.datetime) -> QuerySet[Feed]:
+    """Active pulled feeds QBO has not pulled since `cutoff` (nor since they were linked)."""
+    return (
+        Feed.objects.active()
+        .filter(delivery=FeedDelivery.PULL)
+        .filter(Q(last_pulled__lte=cutoff) | Q(last_pulled__isnull=True, created__lte=cutoff))
+    )
 
 
 def mark_served(account: SourceAccount, rows: list[BankTransaction], *, actor: Actor) -> int:

@@ -634,3 +634,38 @@ def test_our_document_is_served_only_in_pull_mode(client, pull_mode):
 def test_a_nul_in_an_account_id_or_a_username_is_refused_not_a_crash(client, issued):
     assert idx(client, "accounts/a%00b/transactions", issued[1]).status_code == 404
     assert idx(client, "accounts", headers("ABCD\x00", "x")).status_code == 401
+
+
+def test_an_account_qbo_stops_pulling_is_disconnected_after_the_grace_days(client, alice, issued):
+    from feeds.maintenance import run_daily_maintenance
+
+    pulled_at = dt.datetime(2026, 11, 2, 15, 30, tzinfo=dt.UTC)
+    with time_machine.travel(pulled_at, tick=False):
+        idx(client, "accounts/alice-chk/transactions", issued[1])
+    feed = Feed.objects.get(source_account=alice.checking)
+    assert feed.last_pulled == pulled_at
+    with time_machine.travel(pulled_at + dt.timedelta(days=9, hours=23), tick=False):
+        run_daily_maintenance()
+    alice.checking.refresh_from_db()
+    assert alice.checking.status == "connected"
+    with time_machine.travel(pulled_at + dt.timedelta(days=10), tick=False):
+        summary = run_daily_maintenance()
+        # The set QBO pulled with outlives its expiry: it is the credential of the pulls.
+        assert CredentialSet.objects.filter(pk=issued[0].pk).exists()
+    assert summary["accounts_disconnected"] == 1 and summary["connections_unlinked"] == 1
+    feed.refresh_from_db()
+    assert feed.disabled_on_utc == pulled_at  # as of QBO's last pull
+    alice.checking.refresh_from_db()
+    alice.connection.refresh_from_db()
+    assert alice.checking.status == "disconnected" and alice.connection.status == "Unlinked"
+
+
+def test_in_pull_mode_only_unbound_or_revoked_sets_are_purged(alice, issued):
+    from feeds.maintenance import run_daily_maintenance
+
+    bound, _good = issued
+    CredentialSet.objects.filter(pk=bound.pk).update(used=timezone.now())
+    unused, _password = credentials.issue(alice.connection, [alice.card], origin="api", actor=SMB)
+    with time_machine.travel(timezone.now() + dt.timedelta(hours=2)):
+        assert run_daily_maintenance()["credential_sets_purged"] == 1
+    assert list(CredentialSet.objects.values_list("pk", flat=True)) == [bound.pk]

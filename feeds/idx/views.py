@@ -176,6 +176,7 @@ def transactions(
         raise IdxError(400, "endDate must not be before startDate.", "endDate")
     number, size = paging(request)
     pulls.link_on_first_pull(account, credential_set, start, actor=auth.QBO)
+    pulls.record_pull(account)
     rows = pulls.transactions_in_window(account, start, end)
     total = rows.count()
     chosen = list(rows[(number - 1) * size : number * size])
