@@ -368,6 +368,13 @@ def test_beyond_the_rate_a_partner_key_gets_429_with_retry_after(client, issued,
         assert idx(client, "accounts", {**good, "X-Partner-Key": b64(OTHER_KEY)}).status_code == 200
     with time_machine.travel(dt.datetime(2026, 11, 25, 12, 1, 0, tzinfo=dt.UTC), tick=False):
         assert idx(client, "accounts", good).status_code == 200
+        # Callers without a known partner key share one count: past it, no more slow hashes.
+        for _ in range(3):
+            assert (
+                idx(client, "accounts", {**good, "X-Partner-Key": b64("guess")}).status_code == 401
+            )
+        assert idx(client, "accounts", {**good, "X-Partner-Key": b64("guess")}).status_code == 429
+        assert idx(client, "accounts", good).status_code == 200
 
 
 def test_push_mode_answers_404_on_every_path(client, alice, enabled, settings):
@@ -669,3 +676,18 @@ def test_in_pull_mode_only_unbound_or_revoked_sets_are_purged(alice, issued):
     with time_machine.travel(timezone.now() + dt.timedelta(hours=2)):
         assert run_daily_maintenance()["credential_sets_purged"] == 1
     assert list(CredentialSet.objects.values_list("pk", flat=True)) == [bound.pk]
+
+
+def test_pulling_a_page_costs_the_same_queries_for_many_transactions(
+    client, alice, issued, django_assert_max_num_queries
+):
+    path = "accounts/alice-chk/transactions"
+    idx(client, path, issued[1])  # binds the set and links the account
+    for n in range(3):
+        make_transaction(alice.checking, f"few-{n}")
+    with django_assert_max_num_queries(14):
+        idx(client, path, issued[1])
+    for n in range(60):
+        make_transaction(alice.checking, f"many-{n}")
+    with django_assert_max_num_queries(14):
+        assert len(idx(client, path, issued[1]).json()["results"]) == 63

@@ -5,7 +5,8 @@ rule the push protocol's verify uses: one slow hash whatever the username, the l
 
 Every refusal is the same `Refused`; a call refused for its partner key or its header still
 spends one password check, so that the time does not tell which part was wrong. Requests are
-counted per partner key before any credentials are checked (`RateLimited` beyond the rate)."""
+counted per partner key before any credentials are checked (`RateLimited` beyond the rate);
+calls with no known partner key share one count."""
 
 from __future__ import annotations
 
@@ -104,6 +105,9 @@ def authenticate(request: HttpRequest) -> CredentialSet:
     key_id = partner_key(request)
     pair = basic_credentials(request)
     if key_id is None or pair is None:
+        # Calls without a known partner key share one count, so that they cannot make linksite
+        # spend a slow hash on each of any number of them.
+        count_request("unknown")
         credentials.check_nothing(pair[1] if pair else "")
         # Nothing is stored for a call that names no known partner key: a log line, no key.
         logger.info("IDX call refused: partner key or Authorization header not accepted")
