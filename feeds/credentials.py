@@ -8,12 +8,15 @@ password is stored (Django's password hasher): under 112 bits a fast hash is not
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import re
 import secrets
 import string
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -181,11 +184,22 @@ def authenticate_pull(username: str, password: str, *, actor: Actor) -> Credenti
     keeps working, without expiring, until revoked. Unlike `redeem`, nothing is written for an
     unknown username, and a refused call for a set that can no longer be reserved (revoked,
     locked, expired) is audited once an hour per set and reason: QBO pulls with what it holds
-    every day, and unauthenticated calls must not grow the database without bound."""
+    every day, and unauthenticated calls must not grow the database without bound. A bound
+    set's credentials, once verified, skip the slow hash for VERIFIED_SECONDS."""
     return _verify(username, password, actor=actor, pull=True)
 
 
 REFUSAL_AUDIT_INTERVAL = 3600  # seconds; pull refusals of a set that cannot be reserved
+# A pull's credentials, once verified, are remembered this long (as an HMAC under SECRET_KEY,
+# never the password), so that QBO's next calls of the same pull cost no slow hash and its
+# concurrent calls reserve no attempts. Revocation and the lock are still read from the row.
+VERIFIED_SECONDS = 300
+
+
+def _verified_name(credential_set: CredentialSet, password: str) -> str:
+    message = f"{credential_set.pk}\x00{credential_set.password_hash}\x00{password}".encode()
+    digest = hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+    return f"credentials-verified:{digest}"
 
 
 def _verify(username: str, password: str, *, actor: Actor, pull: bool) -> CredentialSet:
@@ -212,6 +226,15 @@ def _verify(username: str, password: str, *, actor: Actor, pull: bool) -> Creden
         record(actor, "credentials.verify_failed", credential_set, reason=reason, **data)
         return CredentialError(reason)
 
+    verified = _verified_name(credential_set, password) if pull else ""
+    if (
+        pull
+        and credential_set.used is not None
+        and credential_set.revoked is None
+        and credential_set.locked is None
+        and cache.get(verified)
+    ):
+        return credential_set
     # A bound set (used) stays good for pulling; for a link it is spent.
     usable = {"active", "used"} if pull else {"active"}
     # Reserve an attempt before checking the password (a conditional UPDATE), so that however
@@ -253,6 +276,8 @@ def _verify(username: str, password: str, *, actor: Actor, pull: bool) -> Creden
     CredentialSet.objects.filter(pk=credential_set.pk).update(
         failed_attempts=F("failed_attempts") - 1
     )
+    if pull:
+        cache.set(verified, 1, VERIFIED_SECONDS)
     if pull and credential_set.used is not None:
         return credential_set  # bound before: pulls go on until it is revoked
     spent = CredentialSet.objects.filter(

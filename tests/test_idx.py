@@ -691,3 +691,23 @@ def test_pulling_a_page_costs_the_same_queries_for_many_transactions(
         make_transaction(alice.checking, f"many-{n}")
     with django_assert_max_num_queries(14):
         assert len(idx(client, path, issued[1]).json()["results"]) == 63
+
+
+def test_a_verified_pull_is_remembered_briefly_but_revocation_and_the_lock_still_hold(
+    client, alice, issued
+):
+    credential_set, good = issued
+    assert idx(client, "accounts", good).status_code == 200  # binds and remembers
+    # QBO's concurrent calls hold every attempt reservation: the remembered pull still passes.
+    CredentialSet.objects.filter(pk=credential_set.pk).update(failed_attempts=5)
+    assert idx(client, "accounts", good).status_code == 200
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=6)):
+        assert idx(client, "accounts", good).status_code == 401  # forgotten: checked again
+    CredentialSet.objects.filter(pk=credential_set.pk).update(failed_attempts=0)
+    assert idx(client, "accounts", good).status_code == 200
+    CredentialSet.objects.filter(pk=credential_set.pk).update(locked=timezone.now())
+    assert idx(client, "accounts", good).status_code == 401
+    CredentialSet.objects.filter(pk=credential_set.pk).update(locked=None)
+    assert idx(client, "accounts", good).status_code == 200
+    credentials.revoke_all(alice.connection, actor=SMB)
+    assert idx(client, "accounts", good).status_code == 401
