@@ -19,7 +19,14 @@ from django.utils.translation import ngettext
 from accounts import companies
 from accounts.audit import Actor, record
 from accounts.branding import read_logo
-from accounts.models import ApiClient, ApiKey, AuditEvent, Company, OrganizationSettings
+from accounts.models import (
+    ApiClient,
+    ApiKey,
+    AuditEvent,
+    Company,
+    OrganizationSettings,
+    PartnerKey,
+)
 
 admin.site.site_header = _("linksite operator admin")
 admin.site.site_title = _("linksite admin")
@@ -291,6 +298,66 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self.message_user(
             request,
             ngettext("%(n)d API key revoked.", "%(n)d API keys revoked.", len(keys))
+            % {"n": len(keys)},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(PartnerKey)
+class PartnerKeyAdmin(admin.ModelAdmin):
+    """Keys Intuit sends in `X-Partner-Key` when QBO pulls (the IDX API), besides those of the
+    IDX_PARTNER_KEYS setting. Created here and shown once, on the page after the save."""
+
+    list_display = ["name", "prefix", "created", "last_used", "revoked"]
+    list_filter = [ActiveKeyFilter]
+    search_fields = ["name", "prefix"]
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: PartnerKey | None = None) -> list[str]:
+        if obj is None:
+            return ["name"]
+        return ["name", "prefix", "created", "last_used", "revoked"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: PartnerKey | None = None) -> list[str]:
+        if obj is None:
+            return []
+        return ["prefix", "created", "last_used", "revoked"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: the key's history stays in the audit log
+
+    def save_model(self, request: HttpRequest, obj: PartnerKey, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        request._new_partner_key = obj.set_new_key()  # type: ignore[attr-defined]
+        obj.save()
+        record(Actor.operator(request.user), "partner_key.created", obj)
+
+    def response_add(
+        self, request: HttpRequest, obj: PartnerKey, post_url_continue: Any = None
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Partner key created"),
+            "partner_key": obj,
+            "secret": request._new_partner_key,  # type: ignore[attr-defined]
+        }
+        response = TemplateResponse(request, "admin/accounts/partnerkey/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description=_("Revoke selected partner keys"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[PartnerKey]) -> None:
+        now = timezone.now()
+        keys = list(queryset.filter(revoked__isnull=True))
+        for key in keys:
+            PartnerKey.objects.filter(pk=key.pk, revoked__isnull=True).update(revoked=now)
+            record(Actor.operator(request.user), "partner_key.revoked", key)
+        self.message_user(
+            request,
+            ngettext("%(n)d partner key revoked.", "%(n)d partner keys revoked.", len(keys))
             % {"n": len(keys)},
             messages.SUCCESS,
         )

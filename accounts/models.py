@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import uuid
+from collections.abc import Iterable
 
 from django.db import models
 from django.db.models import Q
@@ -148,6 +150,68 @@ class ApiKey(models.Model):
             .filter(key_hash=hash_api_key(key), revoked__isnull=True)
             .first()
         )
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked is None
+
+
+PARTNER_KEY_PREFIX = "lpk_"
+
+
+class PartnerKey(models.Model):
+    """A key Intuit sends (base64) in `X-Partner-Key` when QBO pulls through the IDX API. Keys
+    also come from the `IDX_PARTNER_KEYS` setting; these are the ones an operator adds and
+    revokes in admin. Only the SHA-256 is stored, as for API keys; the key is shown once."""
+
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=16, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    last_used = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("partner key")
+        verbose_name_plural = _("partner keys")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def set_new_key(self) -> str:
+        """Give this key a fresh secret and return it: the only time the plain key exists."""
+        key = PARTNER_KEY_PREFIX + secrets.token_urlsafe(32)
+        self.prefix = key[:12]
+        self.key_hash = hash_api_key(key)
+        return key
+
+    @classmethod
+    def issue(cls, name: str) -> tuple[PartnerKey, str]:
+        obj = cls(name=name)
+        key = obj.set_new_key()
+        obj.save()
+        return obj, key
+
+    @classmethod
+    def identify(cls, key: str, configured: Iterable[str]) -> str | None:
+        """Which partner key `key` is, or None: "setting:<n>" for the n-th key of `configured`
+        (the setting), "admin:<pk>" for an active key made in admin. The setting's keys are
+        compared by hash, every one of them, in constant time; admin keys are looked up by
+        hash (the index sees only the hash)."""
+        presented = hash_api_key(key).encode()
+        found = None
+        for index, candidate in enumerate(configured):
+            if hmac.compare_digest(presented, hash_api_key(candidate).encode()) and found is None:
+                found = f"setting:{index}"
+        if found is not None:
+            return found
+        pk = (
+            cls.objects.filter(key_hash=presented.decode(), revoked__isnull=True)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        return None if pk is None else f"admin:{pk}"
 
     @property
     def is_active(self) -> bool:

@@ -27,6 +27,7 @@ from feeds.models import (
     DeliveryState,
     DeliveryStatus,
     Feed,
+    FeedDelivery,
     LinkSession,
     PushOperation,
     SourceAccount,
@@ -194,6 +195,7 @@ class FeedAdmin(ReadOnlyAdmin):
         "id",
         "source_account",
         "target_account_name",
+        "delivery",
         "feed_start_date",
         "created",
         "disabled_on_utc",
@@ -202,7 +204,11 @@ class FeedAdmin(ReadOnlyAdmin):
         "last_delivery",
         "last_error",
     ]
-    list_filter = ["target_account_type", ("disabled_on_utc", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "delivery",
+        "target_account_type",
+        ("disabled_on_utc", admin.EmptyFieldListFilter),
+    ]
     list_select_related = ["source_account"]
     search_fields = ["=id", "source_account__account_id", "target_account_name"]
     actions = ["push_now"]
@@ -213,8 +219,10 @@ class FeedAdmin(ReadOnlyAdmin):
         "target_account_id",
         "target_account_name",
         "target_account_type",
+        "delivery",
         "feed_start_date",
         "created",
+        "last_pulled",
         "disabled_on_utc",
         "ended",
         "pending_count",
@@ -269,7 +277,7 @@ class FeedAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Push selected feeds to QuickBooks now"))
     def push_now(self, request: HttpRequest, queryset: QuerySet[Feed]) -> None:
-        active = queryset.active()
+        active = queryset.active().filter(delivery=FeedDelivery.PUSH)  # QBO pulls the others
         for feed in active:
             tasks.queue_push(feed.pk, "admin")
             record(Actor.operator(request.user), "delivery.push_requested", feed)

@@ -8,13 +8,17 @@ password is stored (Django's password hasher): under 112 bits a fast hash is not
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import re
 import secrets
 import string
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -157,12 +161,48 @@ def _dummy_hash() -> str:
     return _DUMMY_HASH[0]
 
 
+def check_nothing(password: str) -> None:
+    """Spend the time one verification takes, checking nothing: for a call refused before its
+    credentials are looked at, which must not answer faster than a wrong password does."""
+    check_password(password, _dummy_hash())
+
+
 def redeem(username: str, password: str, *, actor: Actor) -> CredentialSet:
     """Spend a credential set for one QBO link (`product.md` §5, §6), or raise CredentialError.
 
     One slow hash whatever the username; every attempt is audited (never the password); five
     wrong passwords lock the set; of two concurrent redemptions exactly one wins (the spend is a
     conditional UPDATE). Call it inside the transaction that records what the link creates."""
+    return _verify(username, password, actor=actor, pull=False)
+
+
+def authenticate_pull(username: str, password: str, *, actor: Actor) -> CredentialSet:
+    """The credential set QBO pulls with (`product.md` §5, §12), or raise CredentialError.
+
+    The same check as `redeem` (one slow hash whatever the username, the same lockout), but a
+    set is not spent: its first success binds it (`used` set, audited), and from then on it
+    keeps working, without expiring, until revoked. Unlike `redeem`, nothing is written for an
+    unknown username, and a refused call for a set that can no longer be reserved (revoked,
+    locked, expired) is audited once an hour per set and reason: QBO pulls with what it holds
+    every day, and unauthenticated calls must not grow the database without bound. A bound
+    set's credentials, once verified, skip the slow hash for VERIFIED_SECONDS."""
+    return _verify(username, password, actor=actor, pull=True)
+
+
+REFUSAL_AUDIT_INTERVAL = 3600  # seconds; pull refusals of a set that cannot be reserved
+# A pull's credentials, once verified, are remembered this long (as an HMAC under SECRET_KEY,
+# never the password), so that QBO's next calls of the same pull cost no slow hash and its
+# concurrent calls reserve no attempts. Revocation and the lock are still read from the row.
+VERIFIED_SECONDS = 300
+
+
+def _verified_name(credential_set: CredentialSet, password: str) -> str:
+    message = f"{credential_set.pk}\x00{credential_set.password_hash}\x00{password}".encode()
+    digest = hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+    return f"credentials-verified:{digest}"
+
+
+def _verify(username: str, password: str, *, actor: Actor, pull: bool) -> CredentialSet:
     username = username.strip().upper()
     now = timezone.now()
     credential_set = (
@@ -170,27 +210,42 @@ def redeem(username: str, password: str, *, actor: Actor) -> CredentialSet:
     )
     if credential_set is None:
         check_password(password, _dummy_hash())
-        # Not the text itself: a password pasted into the username field must not be kept.
-        record(
-            actor,
-            "credentials.verify_failed",
-            None,
-            reason="unknown",
-            username_length=len(username),
-            username_shape_ok=bool(USERNAME_SHAPE.fullmatch(username)),
-        )
+        if not pull:
+            # Not the text itself: a password pasted into the username field must not be kept.
+            record(
+                actor,
+                "credentials.verify_failed",
+                None,
+                reason="unknown",
+                username_length=len(username),
+                username_shape_ok=bool(USERNAME_SHAPE.fullmatch(username)),
+            )
         raise CredentialError("unknown")
 
     def refuse(reason: str, **data) -> CredentialError:
         record(actor, "credentials.verify_failed", credential_set, reason=reason, **data)
         return CredentialError(reason)
 
+    verified = _verified_name(credential_set, password) if pull else ""
+    if (
+        pull
+        and credential_set.used is not None
+        and credential_set.revoked is None
+        and credential_set.locked is None
+        and cache.get(verified)
+    ):
+        return credential_set
+    # A bound set (used) stays good for pulling; for a link it is spent.
+    usable = {"active", "used"} if pull else {"active"}
     # Reserve an attempt before checking the password (a conditional UPDATE), so that however
     # many guesses arrive at once, no more than MAX_FAILED_ATTEMPTS are ever checked.
     reserved = (
-        credential_set.state == "active"
+        credential_set.state in usable
         and CredentialSet.objects.filter(
-            pk=credential_set.pk, failed_attempts__lt=MAX_FAILED_ATTEMPTS, locked__isnull=True
+            pk=credential_set.pk,
+            failed_attempts__lt=MAX_FAILED_ATTEMPTS,
+            locked__isnull=True,
+            revoked__isnull=True,
         ).update(failed_attempts=F("failed_attempts") + 1)
         == 1
     )
@@ -198,7 +253,14 @@ def redeem(username: str, password: str, *, actor: Actor) -> CredentialSet:
     if not reserved:
         credential_set.refresh_from_db()
         state = credential_set.state
-        raise refuse(state if state != "active" else "locked")
+        if credential_set.locked and state in usable:
+            state = "locked"
+        reason = state if state not in usable else "locked"
+        if pull and not cache.add(
+            f"credentials-refused:{credential_set.pk}:{reason}", 1, REFUSAL_AUDIT_INTERVAL
+        ):
+            raise CredentialError(reason)
+        raise refuse(reason)
     if not password_ok:
         with transaction.atomic():
             attempts = CredentialSet.objects.values_list("failed_attempts", flat=True).get(
@@ -214,6 +276,10 @@ def redeem(username: str, password: str, *, actor: Actor) -> CredentialSet:
     CredentialSet.objects.filter(pk=credential_set.pk).update(
         failed_attempts=F("failed_attempts") - 1
     )
+    if pull:
+        cache.set(verified, 1, VERIFIED_SECONDS)
+    if pull and credential_set.used is not None:
+        return credential_set  # bound before: pulls go on until it is revoked
     spent = CredentialSet.objects.filter(
         pk=credential_set.pk,
         used__isnull=True,
@@ -223,7 +289,12 @@ def redeem(username: str, password: str, *, actor: Actor) -> CredentialSet:
     ).update(used=now)
     if spent != 1:
         credential_set.refresh_from_db()
+        if pull and credential_set.state == "used":
+            return credential_set  # a concurrent pull bound it a moment ago
         raise refuse(credential_set.state if credential_set.state != "active" else "used")
     credential_set.used = now
-    record(actor, "credentials.redeemed", credential_set, username=credential_set.username)
+    if pull:
+        record(actor, "credentials.bound", credential_set, username=credential_set.username)
+    else:
+        record(actor, "credentials.redeemed", credential_set, username=credential_set.username)
     return credential_set

@@ -24,6 +24,7 @@ from feeds.models import (
     CredentialSet,
     DeliveryState,
     Feed,
+    FeedDelivery,
     LinkSession,
     SourceAccount,
     SourceAccountStatus,
@@ -46,9 +47,11 @@ def link_feed(
     feed_start_date: dt.date,
     actor: Actor,
     credential_set: CredentialSet | None = None,
+    delivery: str = FeedDelivery.PUSH,
 ) -> Feed:
     """Link `account` to a QBO target account: a new feed, the account `connected`, the
-    connection `Linked`. Raises `lifecycle.IllegalTransition` for a deauthorized connection."""
+    connection `Linked`. Raises `lifecycle.IllegalTransition` for a deauthorized connection.
+    `delivery` says whether linksite pushes the feed or QBO pulls it."""
     with transaction.atomic():
         connection = account.connection
         if connection.status != ConnectionStatus.LINKED:
@@ -62,6 +65,7 @@ def link_feed(
             target_account_name=target_account_name,
             target_account_type=target_account_type,
             feed_start_date=feed_start_date,
+            delivery=delivery,
         )
         if account.status != SourceAccountStatus.CONNECTED:
             lifecycle.transition(
@@ -81,6 +85,7 @@ def link_feed(
             account=account.account_id,
             target=target_account_name,
             feed_start_date=feed_start_date.isoformat(),
+            delivery=delivery,
         )
     return feed
 

@@ -9,7 +9,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from accounts.audit import Actor, record
-from feeds import idempotency, lifecycle
+from feeds import feed_rules, idempotency, lifecycle, pulls
 from feeds.models import (
     Connection,
     ConnectionStatus,
@@ -28,9 +28,15 @@ def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
     actor = Actor.worker()
     summary = {"accounts_disconnected": 0, "connections_unlinked": 0}
 
+    cutoff = now - dt.timedelta(days=settings.FEED_DISCONNECT_GRACE_DAYS)
+    # In pull mode QBO never says it disconnected an account: it stops pulling. A pulled feed
+    # QBO has been silent on for FEED_DISCONNECT_GRACE_DAYS is disabled as of its last pull,
+    # so that the rule below disconnects its account today.
+    for feed in pulls.silent_feeds(cutoff):
+        feed_rules.disable_feed(feed, actor=actor, at=feed.last_pulled or feed.created)
+
     # A feed that QBO disabled FEED_DISCONNECT_GRACE_DAYS ago or more, with no newer active feed,
     # leaves its source account `disconnected`.
-    cutoff = now - dt.timedelta(days=settings.FEED_DISCONNECT_GRACE_DAYS)
     active_feed = Feed.objects.active().filter(source_account=OuterRef("pk"))
     stale = (
         SourceAccount.objects.filter(status=SourceAccountStatus.CONNECTED)
@@ -76,13 +82,12 @@ def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
     summary["link_sessions_purged"] = (
         LinkSession.objects.filter(expires__lt=now).delete()[1].get(LinkSession._meta.label, 0)
     )
-    summary["credential_sets_purged"] = (
-        # A set used near its expiry keeps its QBO link session alive for 30 minutes more.
-        CredentialSet.objects.filter(expires__lt=now)
-        .exclude(link_session__expires__gte=now)
-        .delete()[1]
-        .get(CredentialSet._meta.label, 0)
-    )
+    # A set used near its expiry keeps its QBO link session alive for 30 minutes more.
+    expired = CredentialSet.objects.filter(expires__lt=now).exclude(link_session__expires__gte=now)
+    if "pull" in settings.QBO_DELIVERY:
+        # A set QBO pulls with stays the credential of its pulls until it is revoked.
+        expired = expired.exclude(used__isnull=False, revoked__isnull=True)
+    summary["credential_sets_purged"] = expired.delete()[1].get(CredentialSet._meta.label, 0)
     summary["idempotency_keys_purged"] = idempotency.purge(now)
     # Signatures older than the protocol's window can no longer be replayed.
     ReplayGuard.objects.filter(seen__lt=now - dt.timedelta(minutes=10)).delete()

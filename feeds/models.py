@@ -162,6 +162,14 @@ class TargetAccountType(models.TextChoices):
     CREDIT_CARD = "CreditCard", _("Credit card")
 
 
+class FeedDelivery(models.TextChoices):
+    """How a feed reaches QBO: linked through the push protocol (linksite sends batches), or by
+    QBO's first pull through the IDX API (QBO reads; nothing is pushed)."""
+
+    PUSH = "push", _("pushed by linksite")
+    PULL = "pull", _("pulled by QBO")
+
+
 class FeedQuerySet(models.QuerySet):
     def active(self) -> FeedQuerySet:
         """Feeds still delivering: neither disabled in QBO nor ended by linksite."""
@@ -190,11 +198,17 @@ class Feed(models.Model):
         _("target account type"), max_length=10, choices=TargetAccountType.choices
     )
     feed_start_date = models.DateField(_("feed start date"))
+    delivery = models.CharField(
+        _("delivery"), max_length=4, choices=FeedDelivery.choices, default=FeedDelivery.PUSH
+    )
     created = models.DateTimeField(_("linked"), default=timezone.now)
     # Set when QBO reports the feed disconnected (`feedDisabledOnUtc`).
     disabled_on_utc = models.DateTimeField(_("disabled in QBO"), null=True, blank=True)
     # Set when linksite stops the feed itself (connection unlinked by the client).
     ended = models.DateTimeField(_("ended"), null=True, blank=True)
+    # A pulled feed: when QBO last read its transactions (the daily maintenance disables a feed
+    # QBO has not pulled for FEED_DISCONNECT_GRACE_DAYS).
+    last_pulled = models.DateTimeField(_("last pulled by QBO"), null=True, blank=True)
     # Who is pushing this feed, until when: one pusher at a time, on any database.
     push_lease_owner = models.CharField(max_length=64, blank=True, default="", editable=False)
     push_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
@@ -213,6 +227,7 @@ class Feed(models.Model):
                 name="feed_one_active_per_source_account",
             ),
             _choices_check("target_account_type", TargetAccountType, "feed_target_type_valid"),
+            _choices_check("delivery", FeedDelivery, "feed_delivery_valid"),
         ]
         indexes = [models.Index(fields=["disabled_on_utc"], name="feed_disabled")]
 

@@ -197,6 +197,23 @@ LINKSITE_URL = env.str("LINKSITE_URL", default=SITE_URL).rstrip("/")
 QBO_CONNECT_TIMEOUT = env.float("QBO_CONNECT_TIMEOUT", default=5.0)
 QBO_READ_TIMEOUT = env.float("QBO_READ_TIMEOUT", default=30.0)
 
+# How QBO gets the data: "push" (linksite sends batches over the signed protocol of product.md
+# §6, the default), "pull" (QBO reads the IDX partner API under /partners/intuit/idx/, §12), or
+# both ("push,pull") while a deployment moves from one to the other.
+QBO_DELIVERY = frozenset(env.list("QBO_DELIVERY", default=["push"]))
+if not QBO_DELIVERY or QBO_DELIVERY - {"push", "pull"}:
+    raise ImproperlyConfigured(
+        f"QBO_DELIVERY={','.join(sorted(QBO_DELIVERY))!r} is not valid; "
+        "use push, pull or push,pull."
+    )
+# Partner keys Intuit may send (as base64) in X-Partner-Key on IDX calls: comma-separated, so
+# that a key can be rotated; operators may also add and revoke keys in admin (stored hashed).
+IDX_PARTNER_KEYS = env.list("IDX_PARTNER_KEYS", default=[])
+# Requests per minute per partner key on the IDX API; beyond it, 429 with Retry-After.
+IDX_RATE_LIMIT_PER_MINUTE = env.int("IDX_RATE_LIMIT_PER_MINUTE", default=600)
+if IDX_RATE_LIMIT_PER_MINUTE < 1:
+    raise ImproperlyConfigured("IDX_RATE_LIMIT_PER_MINUTE must be at least 1.")
+
 # Security. Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER=true (it then trusts
 # X-Forwarded-Proto) and leave SECURE_SSL_REDIRECT on, or switch it off if the proxy redirects.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -249,6 +266,14 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 0.5
+
+# The cache counts IDX requests per partner key. In process memory unless REDIS_URL is set;
+# then in Redis, so that every web process and host shares one count.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("link/", include("feeds.link.urls")),
     path("qbo/v1/", include("feeds.qbo_api.urls")),
+    # The IDX API QBO pulls from (pull mode; 404 in push mode), at the hosted service's path.
+    path("partners/intuit/idx/", include("feeds.idx.urls")),
     path("branding/logo", accounts_views.logo, name="org-logo"),
     path("healthz", accounts_views.healthz, name="healthz"),
 ]

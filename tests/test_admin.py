@@ -19,7 +19,14 @@ from django.utils import timezone
 from django_q.models import Schedule, Task
 from django_q.tasks import async_task
 
-from accounts.models import ApiClient, ApiKey, AuditEvent, Company, OrganizationSettings
+from accounts.models import (
+    ApiClient,
+    ApiKey,
+    AuditEvent,
+    Company,
+    OrganizationSettings,
+    PartnerKey,
+)
 from feeds.link_urls import LinkTokenError, make_token, read_token
 from feeds.models import CredentialSet, DeliveryBatch, LinkSession
 from qbo_sandbox.models import (
@@ -45,6 +52,7 @@ def everything(alice, operator):
     """One row of every model the admin shows."""
     OrganizationSettings.get()
     ApiKey.issue(alice.company.client, "alice-key")
+    PartnerKey.issue("intuit")
     feed = make_feed(alice.checking)
     batch = make_batch(feed, status="failed", last_error="503 Service Unavailable")
     make_transaction(alice.checking, "t-1", delivery_batch=batch)

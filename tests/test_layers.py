@@ -11,13 +11,15 @@ import pytest
 
 from tests.imports import ROOT, imported_names
 
-# What people and systems call: the client API, the Link pages, the endpoints QBO calls, admin,
-# the worker's tasks and their schedules, the management commands and the template filters.
+# What people and systems call: the client API, the Link pages, the endpoints QBO calls (the
+# pushed protocol and the IDX API it pulls from), admin, the worker's tasks and their
+# schedules, the management commands and the template filters.
 SURFACES = (
     "feeds.schedules",
     "feeds.api",
     "feeds.link",
     "feeds.qbo_api",
+    "feeds.idx",
     "feeds.admin",
     "feeds.tasks",
     "feeds.management",

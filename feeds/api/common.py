@@ -186,7 +186,8 @@ def account_json(account: SourceAccount, feeds: list | None = None) -> dict[str,
         "status": account.status,
         "feedStartDate": newest.feed_start_date if newest else None,
         "modifiedDate": account.modified,
-        "targetAccountName": newest.target_account_name if newest else None,
+        # Empty for a feed a pull made: QBO does not say which of its accounts it feeds.
+        "targetAccountName": (newest.target_account_name or None) if newest else None,
         "feedDisabledOnUtc": newest.disabled_on_utc if newest else None,
     }
 

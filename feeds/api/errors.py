@@ -58,10 +58,11 @@ def body(
     status: int,
     message: str,
     errors: list[Problem] | None = None,
+    service: str = SERVICE,
 ) -> dict[str, Any]:
     return {
         "statusCode": status,
-        "service": SERVICE,
+        "service": service,
         "error": message,
         "correlationId": correlation_id(request),
         "validation": {"errors": [p.as_json() for p in errors or []], "warnings": []},
@@ -76,8 +77,9 @@ def response(
     message: str,
     errors: list[Problem] | None = None,
     headers: dict[str, str] | None = None,
+    service: str = SERVICE,
 ) -> JsonResponse:
-    result = JsonResponse(body(request, status, message, errors), status=status)
+    result = JsonResponse(body(request, status, message, errors, service), status=status)
     for name, value in (headers or {}).items():
         result[name] = value
     return result

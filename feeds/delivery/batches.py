@@ -8,13 +8,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from accounts.audit import Actor, record
 from feeds import lifecycle
-from feeds.models import BankTransaction, DeliveryBatch, DeliveryState, DeliveryStatus, Feed
+from feeds.models import (
+    BankTransaction,
+    DeliveryBatch,
+    DeliveryState,
+    DeliveryStatus,
+    Feed,
+    FeedDelivery,
+)
 from feeds.qbo import wire
 
 BATCH_SIZE = 1000
@@ -146,13 +154,16 @@ def has_pending(feed: Feed) -> bool:
 
 
 def feeds_to_push() -> list[str]:
-    """Active feeds with something to deliver: pending transactions or an open batch."""
+    """Active feeds with something to deliver: pending transactions or an open batch. Only
+    while QBO_DELIVERY includes push, and never a feed QBO pulls."""
+    if "push" not in settings.QBO_DELIVERY:
+        return []
     pending = BankTransaction.objects.filter(
         source_account_id=OuterRef("source_account_id"), delivery_state=DeliveryState.PENDING
     )
     return list(
         Feed.objects.active()
-        .filter(Exists(pending))
+        .filter(Exists(pending), delivery=FeedDelivery.PUSH)
         .exclude(delivery_batches__status=DeliveryStatus.REJECTED)
         .order_by("created")
         .values_list("pk", flat=True)
