@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts.audit import Actor
 from accounts.models import AuditEvent, PartnerKey
-from feeds import credentials
+from feeds import credentials, pulls
 from feeds.idx import shapes
 from feeds.models import CredentialSet, Feed
 from tests.makers import make_account, make_transaction
@@ -535,6 +535,26 @@ def test_the_first_pull_links_the_account_and_marks_what_it_served_delivered(cli
     assert AuditEvent.objects.filter(action="feed.linked").count() == 1
     alice.card.refresh_from_db()
     assert alice.card.status == "pending"  # listing accounts or pulling another links nothing
+
+
+def test_a_served_page_is_light_rows_that_shape_and_mark_as_the_models_would(alice):
+    # The view reads a page as named rows of pulls.SERVED_FIELDS, not models (the pull
+    # benchmark's fix): the JSON must be the model's, and marking must work on the rows.
+    for n, amount in enumerate(["-12.50", "40.00", "-0.01"]):
+        make_transaction(alice.checking, f"t-{n}", amount=Decimal(amount))
+    window = pulls.transactions_in_window(alice.checking, None, None)
+    rows = pulls.served_page(window, 1, 2) + pulls.served_page(window, 2, 2)
+    models = list(window)
+    assert [r.transaction_id for r in rows] == ["t-0", "t-1", "t-2"]
+    for row, model in zip(rows, models, strict=True):
+        assert shapes.transaction_json(row, alice.checking) == shapes.transaction_json(
+            model, alice.checking
+        )
+    qbo = Actor.qbo()
+    assert pulls.mark_served(alice.checking, rows[:2], actor=qbo) == 2
+    assert pulls.mark_served(alice.checking, pulls.served_page(window, 1, 3), actor=qbo) == 1
+    assert set(window.values_list("delivery_state", flat=True)) == {"delivered"}
+    assert pulls.mark_served(alice.checking, pulls.served_page(window, 1, 3), actor=qbo) == 0
 
 
 def test_a_first_pull_without_a_start_date_starts_the_feed_seven_days_back(client, alice, issued):

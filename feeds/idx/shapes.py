@@ -40,6 +40,7 @@ TRANSACTION_INFO: dict[str, tuple[str, str]] = {
     "lineofcredit": ("lineOfCreditTransactionInfo", "lineOfCreditTransactionType"),
     "loan": ("loanTransactionInfo", "loanTransactionType"),
 }
+NO_TRANSACTION_INFO = {name: None for name, _key in TRANSACTION_INFO.values()}
 BUSINESS = "business"
 SERVICE = "LinksiteIdxApi"  # `service` in the error shape
 MAX_PAGE_SIZE = 2000
@@ -122,23 +123,25 @@ def account_json(account: SourceAccount) -> dict[str, Any]:
     return result
 
 
-def transaction_json(row: BankTransaction, account: SourceAccount) -> dict[str, Any]:
+def transaction_json(row: BankTransaction | Any, account: SourceAccount) -> dict[str, Any]:
+    """A transaction in IDX's shape; `row`: a model or a row of `pulls.served_page`."""
     kind = ACCOUNT_KINDS[account.account_type][0]
     block, type_key = TRANSACTION_INFO[kind]
     credit = row.amount > 0
+    cleared = row.cleared_on_date.isoformat()
     return {
         "transactionId": row.transaction_id,
         "accountId": account.account_id,
         "accountType": kind,
         # Both the cleared date, as issue 14 says: a transaction is served once it cleared.
-        "transactionDate": row.cleared_on_date.isoformat(),
-        "postedDate": row.cleared_on_date.isoformat(),
+        "transactionDate": cleared,
+        "postedDate": cleared,
         "transactionDescription": row.description,
         "amount": money(row.amount, account.currency),
         "transactionValueType": "CREDIT" if credit else "DEBIT",
         "transactionMutability": False,
         "status": "POSTED",
-        **{name: None for name, _key in TRANSACTION_INFO.values()},
+        **NO_TRANSACTION_INFO,
         block: {type_key: "credit" if credit else "debit"},
         "modifiedDate": timestamp(row.created),
     }

@@ -179,7 +179,7 @@ def transactions(
     pulls.record_pull(account)
     rows = pulls.transactions_in_window(account, start, end)
     total = rows.count()
-    chosen = list(rows[(number - 1) * size : number * size])
+    chosen = pulls.served_page(rows, number, size)
     pulls.mark_served(account, chosen, actor=auth.QBO)
     return shapes.page(
         [shapes.transaction_json(row, account) for row in chosen], number, size, total
