@@ -63,20 +63,29 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(10)
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
-    """linksite under gunicorn (the production server the README recommends), ready."""
+def start_gunicorn(
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    *,
+    app: str = "linksite.wsgi:application",
+    extra: tuple[str, ...] = (),
+) -> subprocess.Popen:
+    """linksite (or another WSGI `app`) under gunicorn (the production server the README
+    recommends), ready; `extra`: more gunicorn options."""
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
-            "linksite.wsgi:application",
+            app,
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
             "--log-level",
             "warning",
+            *extra,
         ],
         cwd=ROOT,
         env=env,
