@@ -36,6 +36,7 @@ bench: install-dev
 	$(BIN)/python bench/push.py
 	$(BIN)/python bench/link_pages.py
 	$(BIN)/python bench/growth.py
+	$(BIN)/python bench/pull.py
 
 lint: install-dev
 	$(BIN)/ruff check .
