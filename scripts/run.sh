@@ -28,7 +28,7 @@ add_setting QBO_APP_URL "$SITE_URL/qbo-sandbox/"
 add_setting QBO_SANDBOX_PARTNER_KEY "sandbox-$($PY -c 'import secrets; print(secrets.token_hex(8))')"
 
 # How QBO gets the data: from the environment or the make command line, else .env, else push.
-setting() { grep "^$1=" .env | tail -1 | cut -d= -f2-; }
+setting() { { grep "^$1=" .env || true; } | tail -1 | cut -d= -f2-; }
 export QBO_DELIVERY=${QBO_DELIVERY:-$(setting QBO_DELIVERY)}
 export QBO_DELIVERY=${QBO_DELIVERY:-push}
 case ",$QBO_DELIVERY," in
