@@ -11,9 +11,9 @@ from django_q.models import Schedule
 
 DAILY_PUSH = "linksite.daily_push"
 DAILY_MAINTENANCE = "linksite.daily_maintenance"
-# The QBO sandbox's daily pull (pull mode), named here by its dotted path only: linksite's
-# apps import nothing from the sandbox.
-SANDBOX_DAILY_PULL = "qbo_sandbox.daily_pull"
+# The QBO sandbox's daily pull (pull mode). Its task's path is a setting: linksite's apps name
+# nothing of the sandbox.
+SANDBOX_DAILY_PULL = "linksite.sandbox_daily_pull"
 
 
 def next_local_time(at: dt.time, now: dt.datetime | None = None) -> dt.datetime:
@@ -50,7 +50,7 @@ def wanted() -> list[dict]:
         specs.append(
             {
                 "name": SANDBOX_DAILY_PULL,
-                "func": "qbo_sandbox.tasks.daily_pull",
+                "func": settings.QBO_SANDBOX_PULL_TASK,
                 "at": settings.QBO_SANDBOX_PULL_TIME,
             }
         )
