@@ -35,7 +35,8 @@ class PullResult:
 
 def error_kind(exc: Exception) -> str:
     if isinstance(exc, idx_client.IdxRefused):
-        if exc.status in (401, 403, 404):
+        # 401: the credentials are revoked (or wrong); 404: they no longer cover the account.
+        if exc.status in (401, 404):
             return PullError.UNAUTHORIZED
         if exc.status == 429:
             return PullError.RATE_LIMITED
