@@ -11,6 +11,9 @@ from django_q.models import Schedule
 
 DAILY_PUSH = "linksite.daily_push"
 DAILY_MAINTENANCE = "linksite.daily_maintenance"
+# The QBO sandbox's daily pull (pull mode). Its task's path is a setting: linksite's apps name
+# nothing of the sandbox.
+SANDBOX_DAILY_PULL = "linksite.sandbox_daily_pull"
 
 
 def next_local_time(at: dt.time, now: dt.datetime | None = None) -> dt.datetime:
@@ -31,7 +34,7 @@ def next_local_time(at: dt.time, now: dt.datetime | None = None) -> dt.datetime:
 
 
 def wanted() -> list[dict]:
-    return [
+    specs = [
         {
             "name": DAILY_PUSH,
             "func": "feeds.tasks.daily_push",
@@ -43,13 +46,28 @@ def wanted() -> list[dict]:
             "at": settings.DAILY_MAINTENANCE_TIME,
         },
     ]
+    if settings.QBO_SANDBOX_ENABLED and "pull" in settings.QBO_DELIVERY:
+        specs.append(
+            {
+                "name": SANDBOX_DAILY_PULL,
+                "func": settings.QBO_SANDBOX_PULL_TASK,
+                "at": settings.QBO_SANDBOX_PULL_TIME,
+            }
+        )
+    return specs
 
 
 def setup_schedules(now: dt.datetime | None = None) -> list[tuple[Schedule, str]]:
     """Create or update each schedule; returns (schedule, what happened) pairs."""
     tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
     results = []
-    for spec in wanted():
+    specs = wanted()
+    if SANDBOX_DAILY_PULL not in {spec["name"] for spec in specs}:
+        # The sandbox is off, or pull mode is: its schedule goes (a no-op when there is none).
+        for schedule in Schedule.objects.filter(name=SANDBOX_DAILY_PULL):
+            schedule.delete()
+            results.append((schedule, "deleted"))
+    for spec in specs:
         matches = list(Schedule.objects.filter(name=spec["name"]).order_by("id"))
         for extra in matches[1:]:
             extra.delete()  # an earlier, careless setup left duplicates

@@ -213,6 +213,15 @@ IDX_PARTNER_KEYS = env.list("IDX_PARTNER_KEYS", default=[])
 IDX_RATE_LIMIT_PER_MINUTE = env.int("IDX_RATE_LIMIT_PER_MINUTE", default=600)
 if IDX_RATE_LIMIT_PER_MINUTE < 1:
     raise ImproperlyConfigured("IDX_RATE_LIMIT_PER_MINUTE must be at least 1.")
+# The QBO sandbox in pull mode (QBO_DELIVERY includes pull): the partner key it sends to the IDX
+# API (put it in IDX_PARTNER_KEYS too), the institution its search lists (Intuit's directory
+# entry for the listing), and when, in TIME_ZONE, it pulls every linked account.
+QBO_SANDBOX_PARTNER_KEY = env.str("QBO_SANDBOX_PARTNER_KEY", default="")
+QBO_SANDBOX_INSTITUTION = env.str("QBO_SANDBOX_INSTITUTION", default="Maple Bank")
+QBO_SANDBOX_PULL_TIME = _local_time("QBO_SANDBOX_PULL_TIME", "05:00")
+# What that daily schedule runs (not from the environment; feeds/schedules.py reads it here, as
+# linksite's apps name nothing of the sandbox).
+QBO_SANDBOX_PULL_TASK = "qbo_sandbox.tasks.daily_pull"
 
 # Security. Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER=true (it then trusts
 # X-Forwarded-Proto) and leave SECURE_SSL_REDIRECT on, or switch it off if the proxy redirects.

@@ -32,9 +32,14 @@ class LinkedFeedAdmin(admin.ModelAdmin):
         "feed_start_date",
         "duplicates",
         "force_410",
+        "delivery",
+        "last_pulled_at",
+        "pull_error",
         "linked_at",
     ]
-    list_filter = ["status", "force_410"]
+    list_filter = ["status", "delivery", "force_410"]
+    # The stored password of a pull-mode feed is never shown.
+    exclude = ["credential"]
     list_editable = ["force_410"]
     search_fields = ["feed_id", "source_account_id", "source_display_name"]
     list_select_related = ["chart_account"]

@@ -69,6 +69,48 @@ class FeedStatus(models.TextChoices):
     DISCONNECTED = "disconnected", _("Disconnected")
 
 
+class Delivery(models.TextChoices):
+    PUSH = "push", _("Pushed by the bank")
+    PULL = "pull", _("Pulled by QuickBooks")
+
+
+class PullError(models.TextChoices):
+    # What went wrong in a feed's last pull; the page words it in the reader's language.
+    UNAUTHORIZED = "unauthorized", _("Refused")
+    RATE_LIMITED = "rate_limited", _("Too many requests")
+    UNREACHABLE = "unreachable", _("Unreachable")
+    REFUSED = "refused", _("Error")
+
+
+class PullCredential(models.Model):
+    """The credentials the SMB typed in the Link account wizard in pull mode, which QBO keeps to
+    pull with. Stored as typed: the sandbox is an emulator on the operator's own database, and a
+    puller needs the password itself, not a hash. Deleted once no linked feed uses them."""
+
+    username = models.CharField(_("user ID"), max_length=200)
+    password = models.CharField(_("password"), max_length=200)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("pull credential")
+        verbose_name_plural = _("pull credentials")
+
+    def __str__(self) -> str:
+        return self.username
+
+    @classmethod
+    def forget_unused(cls) -> None:
+        cls.objects.filter(linked_feeds__isnull=True).delete()
+
+
+class LinkedFeedQuerySet(models.QuerySet):
+    def pulled(self) -> LinkedFeedQuerySet:
+        """Active feeds QBO pulls, with their credentials."""
+        return self.filter(
+            status=FeedStatus.ACTIVE, delivery=Delivery.PULL, credential__isnull=False
+        ).select_related("credential")
+
+
 class LinkedFeed(models.Model):
     """One source account of linksite linked to one chart account (linksite's `feedId`)."""
 
@@ -91,6 +133,24 @@ class LinkedFeed(models.Model):
     force_410 = models.BooleanField(
         _("force 410"), default=False, help_text=_("Answer 410 Gone to every push for this feed.")
     )
+    delivery = models.CharField(
+        _("delivery"), max_length=10, choices=Delivery.choices, default=Delivery.PUSH
+    )
+    credential = models.ForeignKey(
+        PullCredential,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="linked_feeds",
+        verbose_name=_("pull credential"),
+    )
+    last_pulled_at = models.DateTimeField(_("last pulled at"), null=True, blank=True)
+    pull_error = models.CharField(
+        _("last pull error"), max_length=20, choices=PullError.choices, blank=True
+    )
+    pull_error_at = models.DateTimeField(_("last pull error at"), null=True, blank=True)
+
+    objects = LinkedFeedQuerySet.as_manager()
 
     class Meta:
         ordering = ["chart_account__name", "pk"]
@@ -112,6 +172,10 @@ class LinkedFeed(models.Model):
     def is_active(self) -> bool:
         return self.status == FeedStatus.ACTIVE
 
+    @property
+    def is_pulled(self) -> bool:
+        return self.delivery == Delivery.PULL
+
     @classmethod
     def record(
         cls,
@@ -124,13 +188,16 @@ class LinkedFeed(models.Model):
         account_type: str = "",
         currency: str = "",
         institution_name: str = "",
+        credential: PullCredential | None = None,
     ) -> LinkedFeed:
         """The sandbox's record of a feed linksite linked (its `feedId`), active, on
         `chart_account`: what the Link account wizard writes once linksite has answered.
 
         Tests and benchmarks that link an account in linksite's own domain, without the wizard
         (thousands of feeds, or no web server), tell the sandbox about it through this and
-        nothing else, so the sandbox's tables stay the sandbox's business."""
+        nothing else, so the sandbox's tables stay the sandbox's business.
+
+        With `credential` the feed is one QBO pulls (pull mode) with those credentials."""
         feed, _created = cls.objects.update_or_create(
             feed_id=feed_id,
             defaults={
@@ -143,6 +210,10 @@ class LinkedFeed(models.Model):
                 "status": FeedStatus.ACTIVE,
                 "feed_start_date": feed_start_date,
                 "disconnected_at": None,
+                "delivery": Delivery.PULL if credential is not None else Delivery.PUSH,
+                "credential": credential,
+                "pull_error": "",
+                "pull_error_at": None,
             },
         )
         return feed

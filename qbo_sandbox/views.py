@@ -5,9 +5,11 @@ settings. Everything that concerns linksite goes through `qbo_sandbox.linksite` 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Prefetch, Q
@@ -17,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from qbo_sandbox import linksite
+from qbo_sandbox import idx_client, linksite, pulling
 from qbo_sandbox.forms import (
     CredentialsForm,
     EditFeedForm,
@@ -33,6 +35,8 @@ from qbo_sandbox.models import (
     FaultSettings,
     FeedStatus,
     LinkedFeed,
+    PullCredential,
+    PullError,
     ReceivedTransaction,
     SandboxCompany,
 )
@@ -49,6 +53,40 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], status
 
 def _unreachable_message() -> str:
     return _("QuickBooks couldn't reach your bank right now. Wait a few minutes, then try again.")
+
+
+def _credentials_refused_message() -> str:
+    return _(
+        "We couldn't verify these credentials. Check them, or get new ones from "
+        "your bank, and try again."
+    )
+
+
+def pull_error_message(kind: str) -> str:
+    """A pull's error (a PullError value) in the reader's language."""
+    if kind == PullError.UNAUTHORIZED:
+        return _(
+            "Your bank no longer accepts the credentials QuickBooks uses for this account. "
+            "Disconnect it, then link it again with new credentials from your bank."
+        )
+    if kind == PullError.RATE_LIMITED:
+        return _(
+            "Your bank is busy right now. QuickBooks will try again; you can also press "
+            "Update in a few minutes."
+        )
+    if kind == PullError.UNREACHABLE:
+        return _unreachable_message()
+    return _("Your bank refused the update.")
+
+
+def _pulled_message(request: HttpRequest, result: pulling.PullResult) -> None:
+    if result.error:
+        messages.error(request, pull_error_message(result.error))
+    else:
+        messages.success(
+            request,
+            _("Update done: %(count)s new transaction(s) received.") % {"count": result.received},
+        )
 
 
 # Dashboard and chart of accounts -----------------------------------------------------------
@@ -120,6 +158,9 @@ def bank_transactions(request: HttpRequest) -> HttpResponse:
         .prefetch_related(Prefetch("transactions", queryset=recent, to_attr="recent"))
         .order_by("status", "chart_account__name", "pk")
     )
+    feeds = list(feeds)
+    for feed in feeds:
+        feed.pull_error_text = pull_error_message(feed.pull_error) if feed.pull_error else ""
     return _render(
         request,
         "bank_transactions.html",
@@ -132,6 +173,9 @@ def feed_update(request: HttpRequest, pk: int) -> HttpResponse:
     feed = get_object_or_404(LinkedFeed, pk=pk)
     if not feed.is_active:
         messages.error(request, _("This account is disconnected."))
+        return redirect("qbo_sandbox:banking")
+    if feed.is_pulled:
+        _pulled_message(request, pulling.pull_feed(feed))
         return redirect("qbo_sandbox:banking")
     try:
         linksite.refresh(feed.feed_id)
@@ -149,7 +193,20 @@ def feed_edit(request: HttpRequest, pk: int) -> HttpResponse:
     feed = get_object_or_404(LinkedFeed.objects.select_related("chart_account"), pk=pk)
     if request.method == "POST":
         form = EditFeedForm(request.POST)
-        if form.is_valid() and form.cleaned_data["disconnect"] and feed.is_active:
+        if (
+            form.is_valid()
+            and form.cleaned_data["disconnect"]
+            and feed.is_active
+            and feed.is_pulled
+        ):
+            # QBO does not tell the bank: it stops pulling and forgets the credentials.
+            with transaction.atomic():
+                LinkedFeed.objects.filter(pk=feed.pk).update(
+                    status=FeedStatus.DISCONNECTED, disconnected_at=timezone.now(), credential=None
+                )
+                PullCredential.forget_unused()
+            messages.success(request, _("Account disconnected."))
+        elif form.is_valid() and form.cleaned_data["disconnect"] and feed.is_active:
             try:
                 linksite.disconnect(feed.feed_id)
             except linksite.LinksiteUnavailable:
@@ -194,7 +251,14 @@ def link_search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET)
     query = form.cleaned_data["q"] if form.is_valid() else ""
     context: dict[str, Any] = {"nav": "banking", "query": query, "searched": bool(query)}
-    if query:
+    if query and pulling.pull_mode():
+        # In pull mode the directory is Intuit's: the listing's name, not a call to the bank.
+        name = settings.QBO_SANDBOX_INSTITUTION
+        if name and query.casefold() in name.casefold():
+            institution = {"name": name, "logoUrl": ""}
+            context["institution"] = institution
+            _save_wizard(request, {"institution": institution})
+    elif query:
         try:
             found = linksite.institution()
         except (linksite.LinksiteRefused, linksite.LinksiteUnavailable):
@@ -235,17 +299,18 @@ def link_sign_in(request: HttpRequest) -> HttpResponse:
         return redirect("qbo_sandbox:link-terms")
     form = CredentialsForm(request.POST if request.method == "POST" else None)
     error = ""
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and pulling.pull_mode():
+        error = _sign_in_for_pulls(request, state, form)
+        if not error:
+            return redirect("qbo_sandbox:link-accounts")
+    elif request.method == "POST" and form.is_valid():
         try:
             answer = linksite.verify_credentials(
                 form.cleaned_data["username"].strip(), form.cleaned_data["password"]
             )
         except linksite.LinksiteRefused as exc:
             if exc.status == 401:
-                error = _(
-                    "We couldn't verify these credentials. Check them, or get new ones from "
-                    "your bank, and try again."
-                )
+                error = _credentials_refused_message()
             else:
                 error = exc.message or _("Your bank refused the connection.")
         except linksite.LinksiteUnavailable:
@@ -281,6 +346,61 @@ def link_sign_in(request: HttpRequest) -> HttpResponse:
     )
 
 
+# What the IDX API's account types are in the sandbox's words (the push protocol's).
+IDX_ACCOUNT_TYPES = {"creditcard": "creditCard", "loan": "loan", "cashcard": "prepaidCard"}
+
+
+def _idx_account(account: dict[str, Any]) -> dict[str, str]:
+    kind = str(account.get("accountType", ""))
+    info = account.get(f"{kind}AccountInfo") or {}
+    if kind == "deposit":
+        kind = str(info.get("accountSubType", "") if isinstance(info, dict) else "") or kind
+    balance = ""
+    if isinstance(info, dict):
+        for value in info.values():
+            if isinstance(value, dict) and isinstance(value.get("currentBalance"), dict):
+                balance = str(value["currentBalance"].get("amount", ""))
+    display = account.get("accountDisplayInfo") or {}
+    return {
+        "id": str(account.get("id", "")),
+        "displayName": str(display.get("displayName", "") if isinstance(display, dict) else ""),
+        "accountType": IDX_ACCOUNT_TYPES.get(kind, kind),
+        "currency": str(account.get("primaryCurrency", "")),
+        "balance": balance,
+    }
+
+
+def _sign_in_for_pulls(request: HttpRequest, state: dict[str, Any], form) -> str:
+    """Pull mode: list the accounts the credentials cover through the IDX API and keep the
+    credentials (QBO pulls with them). Returns an error for the page, or "" on success."""
+    username, password = form.cleaned_data["username"].strip(), form.cleaned_data["password"]
+    try:
+        found = idx_client.accounts(username, password)
+    except idx_client.IdxRefused as exc:
+        if exc.status == 401:
+            return _credentials_refused_message()
+        return pull_error_message(pulling.error_kind(exc))
+    except idx_client.IdxUnavailable:
+        return _unreachable_message()
+    accounts = [_idx_account(a) for a in found]
+    if not accounts:
+        return _("Your bank offers no account to link with these credentials.")
+    _forget_wizard_credential(state)
+    credential = PullCredential.objects.create(username=username, password=password)
+    state.update(pull_credential=credential.pk, accounts=accounts)
+    state.pop("link_session_id", None)
+    _save_wizard(request, state)
+    return ""
+
+
+def _forget_wizard_credential(state: dict[str, Any]) -> None:
+    """The credentials a wizard kept, deleted unless a linked feed uses them."""
+    if state.get("pull_credential"):
+        PullCredential.objects.filter(
+            pk=state["pull_credential"], linked_feeds__isnull=True
+        ).delete()
+
+
 def start_date_choices(today: dt.date | None = None) -> list[dt.date]:
     """Today back to seven days ago, in the deployment's local time (settings.TIME_ZONE)."""
     today = today or timezone.localdate()
@@ -300,7 +420,7 @@ def _free_targets(company: SandboxCompany):
 @require_http_methods(["GET", "POST"])
 def link_accounts(request: HttpRequest) -> HttpResponse:
     state = _wizard(request)
-    if not state.get("link_session_id"):
+    if not state.get("link_session_id") and not state.get("pull_credential"):
         return redirect("qbo_sandbox:link-sign-in" if state.get("terms") else "qbo_sandbox:link")
     company = SandboxCompany.current()
     offered = state.get("accounts", [])
@@ -351,6 +471,8 @@ def _connect(request, company, mappings, state) -> str:
                     created.append(mapping["target"])
     except IntegrityError:
         return _("An account with this name already exists.")
+    if state.get("pull_credential"):
+        return _connect_for_pulls(request, mappings, state, created)
 
     payload = [
         {
@@ -405,8 +527,43 @@ def _connect(request, company, mappings, state) -> str:
     return ""
 
 
+def _connect_for_pulls(request, mappings, state, created) -> str:
+    """Pull mode: record the feeds (QBO tells the bank nothing), then pull each at once from
+    its start date."""
+    credential = PullCredential.objects.filter(pk=state["pull_credential"]).first()
+    if credential is None:
+        ChartAccount.objects.filter(pk__in=[a.pk for a in created]).delete()
+        request.session.pop(WIZARD, None)
+        return _("This sign-in has expired. Start again.")
+    institution = state.get("institution", {}).get("name", "")
+    with transaction.atomic():
+        feeds = [
+            LinkedFeed.record(
+                f"idx-{uuid.uuid4().hex}",
+                mapping["target"],
+                source_account_id=mapping["account"]["id"],
+                display_name=mapping["account"]["displayName"],
+                account_type=mapping["account"]["accountType"],
+                currency=mapping["account"]["currency"],
+                institution_name=institution,
+                feed_start_date=mapping["start"],
+                credential=credential,
+            )
+            for mapping in mappings
+        ]
+    request.session.pop(WIZARD, None)
+    messages.success(request, _("%(count)s account(s) linked.") % {"count": len(mappings)})
+    for feed in feeds:
+        result = pulling.pull_feed(feed)
+        if result.error:
+            messages.error(request, pull_error_message(result.error))
+            break
+    return ""
+
+
 @require_POST
 def link_cancel(request: HttpRequest) -> HttpResponse:
+    _forget_wizard_credential(_wizard(request))
     request.session.pop(WIZARD, None)
     return redirect("qbo_sandbox:banking")
 

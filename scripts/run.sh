@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The local default run: web server and django-q2 worker on SQLite, demo data, an admin user.
+# `make run QBO_DELIVERY=pull` (or QBO_DELIVERY=pull in the environment) shows pull mode: QBO,
+# here the sandbox, reads the IDX API instead of being pushed to. The default is push.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -23,10 +25,29 @@ add_setting QBO_SANDBOX_ENABLED 1
 add_setting QBO_PARTNER_KEY "local-$($PY -c 'import secrets; print(secrets.token_hex(8))')"
 add_setting QBO_SIGNING_SECRET "$($PY -c 'import secrets; print(secrets.token_urlsafe(32))')"
 add_setting QBO_APP_URL "$SITE_URL/qbo-sandbox/"
+add_setting QBO_SANDBOX_PARTNER_KEY "sandbox-$($PY -c 'import secrets; print(secrets.token_hex(8))')"
+
+# How QBO gets the data: from the environment or the make command line, else .env, else push.
+setting() { { grep "^$1=" .env || true; } | tail -1 | cut -d= -f2-; }
+export QBO_DELIVERY=${QBO_DELIVERY:-$(setting QBO_DELIVERY)}
+export QBO_DELIVERY=${QBO_DELIVERY:-push}
+case ",$QBO_DELIVERY," in
+  *,pull,*)
+    # The sandbox pulls with its own partner key: linksite must accept it.
+    sandbox_key=$(setting QBO_SANDBOX_PARTNER_KEY)
+    keys=${IDX_PARTNER_KEYS:-$(setting IDX_PARTNER_KEYS)}
+    export IDX_PARTNER_KEYS="${keys:+$keys,}$sandbox_key"
+    mode="pull: the sandbox reads $SITE_URL/partners/intuit/idx/ (Update, and daily)"
+    ;;
+  *)
+    mode="push: linksite sends batches to the sandbox (make run QBO_DELIVERY=pull for pull)"
+    ;;
+esac
 
 $PY manage.py migrate --noinput -v0
 $PY manage.py compilemessages -v0
 demo=$($PY manage.py loaddemo)
+# In pull mode this adds the sandbox's daily pull; in push mode it removes it.
 $PY manage.py setup_schedules > /dev/null
 password=$($PY manage.py localadmin --username admin)
 
@@ -42,6 +63,8 @@ cat <<BANNER
 $(echo "$demo" | sed 's/^/    /')
 
   QBO sandbox:      $SITE_URL/qbo-sandbox/   (stands in for QuickBooks Online)
+  Delivery mode:    $mode
+$(case ",$QBO_DELIVERY," in *,pull,*) echo "  IDX API (pull):   $SITE_URL/partners/intuit/idx/   (OpenAPI: $SITE_URL/partners/intuit/idx/openapi.json)";; esac)
   Client API docs:  $SITE_URL/api/v1/docs   (OpenAPI: $SITE_URL/api/v1/openapi.json)
   API key for the demo companies:  .venv/bin/python manage.py createapikey demo-key --client demo
 
