@@ -110,10 +110,12 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-class ApiKey(models.Model):
-    client = models.ForeignKey(
-        ApiClient, models.CASCADE, related_name="keys", verbose_name=_("API client")
-    )
+class HashedKey(models.Model):
+    """A secret shown once and stored only as its SHA-256, with a visible prefix to tell keys
+    apart; revoked, it stops working for good."""
+
+    KEY_PREFIX = ""
+
     name = models.CharField(_("name"), max_length=100)
     prefix = models.CharField(_("prefix"), max_length=16, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -122,8 +124,7 @@ class ApiKey(models.Model):
     revoked = models.DateTimeField(_("revoked"), null=True, blank=True)
 
     class Meta:
-        verbose_name = _("API key")
-        verbose_name_plural = _("API keys")
+        abstract = True
         ordering = ["-created"]
 
     def __str__(self) -> str:
@@ -131,10 +132,26 @@ class ApiKey(models.Model):
 
     def set_new_key(self) -> str:
         """Give this key a fresh secret and return it: the only time the plain key exists."""
-        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        key = self.KEY_PREFIX + secrets.token_urlsafe(32)
         self.prefix = key[:12]
         self.key_hash = hash_api_key(key)
         return key
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked is None
+
+
+class ApiKey(HashedKey):
+    KEY_PREFIX = KEY_PREFIX
+
+    client = models.ForeignKey(
+        ApiClient, models.CASCADE, related_name="keys", verbose_name=_("API client")
+    )
+
+    class Meta(HashedKey.Meta):
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
 
     @classmethod
     def issue(cls, client: ApiClient, name: str) -> tuple[ApiKey, str]:
@@ -151,40 +168,20 @@ class ApiKey(models.Model):
             .first()
         )
 
-    @property
-    def is_active(self) -> bool:
-        return self.revoked is None
-
 
 PARTNER_KEY_PREFIX = "lpk_"
 
 
-class PartnerKey(models.Model):
+class PartnerKey(HashedKey):
     """A key Intuit sends (base64) in `X-Partner-Key` when QBO pulls through the IDX API. Keys
     also come from the `IDX_PARTNER_KEYS` setting; these are the ones an operator adds and
     revokes in admin. Only the SHA-256 is stored, as for API keys; the key is shown once."""
 
-    name = models.CharField(_("name"), max_length=100)
-    prefix = models.CharField(_("prefix"), max_length=16, editable=False)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    created = models.DateTimeField(_("created"), default=timezone.now)
-    last_used = models.DateTimeField(_("last used"), null=True, blank=True)
-    revoked = models.DateTimeField(_("revoked"), null=True, blank=True)
+    KEY_PREFIX = PARTNER_KEY_PREFIX
 
-    class Meta:
+    class Meta(HashedKey.Meta):
         verbose_name = _("partner key")
         verbose_name_plural = _("partner keys")
-        ordering = ["-created"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
-
-    def set_new_key(self) -> str:
-        """Give this key a fresh secret and return it: the only time the plain key exists."""
-        key = PARTNER_KEY_PREFIX + secrets.token_urlsafe(32)
-        self.prefix = key[:12]
-        self.key_hash = hash_api_key(key)
-        return key
 
     @classmethod
     def issue(cls, name: str) -> tuple[PartnerKey, str]:
@@ -212,10 +209,6 @@ class PartnerKey(models.Model):
             .first()
         )
         return None if pk is None else f"admin:{pk}"
-
-    @property
-    def is_active(self) -> bool:
-        return self.revoked is None
 
 
 class Country(models.TextChoices):
