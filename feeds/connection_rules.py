@@ -11,6 +11,7 @@ from accounts.audit import Actor, record
 from accounts.models import Company
 from feeds import credentials, lifecycle
 from feeds.models import Connection, ConnectionStatus, CredentialSet
+from feeds.webhooks import catalogue, outbox
 
 
 def open_connection(company: Company, *, actor: Actor) -> Connection:
@@ -18,6 +19,7 @@ def open_connection(company: Company, *, actor: Actor) -> Connection:
     with transaction.atomic():
         connection = Connection.objects.create(company=company)
         record(actor, "connection.created", connection)
+        outbox.connection_event(connection, catalogue.CONNECTION_CREATED)
     return connection
 
 
@@ -57,6 +59,7 @@ def delete(connection: Connection, *, actor: Actor) -> None:
         connection.deleted = timezone.now()
         connection.save(update_fields=["deleted", "modified"])
         record(actor, "connection.deleted", connection)
+        outbox.connection_event(connection, catalogue.CONNECTION_DELETED)
 
 
 def deauthorize(connection: Connection, *, actor: Actor, reason: str) -> bool:

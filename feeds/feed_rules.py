@@ -30,6 +30,7 @@ from feeds.models import (
     SourceAccountStatus,
     TargetAccountType,
 )
+from feeds.webhooks import catalogue, outbox
 
 LINK_SESSION_LIFETIME = dt.timedelta(minutes=30)
 
@@ -87,6 +88,7 @@ def link_feed(
             feed_start_date=feed_start_date.isoformat(),
             delivery=delivery,
         )
+        outbox.account_event(account, catalogue.ACCOUNT_CONNECTED, feedId=feed.pk)
     return feed
 
 
@@ -101,6 +103,7 @@ def disable_feed(feed: Feed, *, actor: Actor, at: dt.datetime | None = None) -> 
         if changed:
             feed.disabled_on_utc = at
             record(actor, "feed.disabled", feed, at=at.isoformat())
+            outbox.feed_disabled_event(feed)
     return bool(changed)
 
 

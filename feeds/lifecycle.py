@@ -1,7 +1,7 @@
 """Every status change of a connection, source account, push operation or delivery batch goes
 through `transition`: it checks the change against the lifecycle of `product.md` §1, §7 and §10,
-applies it only if nobody changed the status meanwhile, and writes the audit event, all in one
-database transaction."""
+applies it only if nobody changed the status meanwhile, and writes the audit event and the
+change's webhook event (`feeds.webhooks.outbox`), all in one database transaction."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from feeds.models import (
     SourceAccount,
     SourceAccountStatus,
 )
+from feeds.webhooks import outbox
 
 C, S, P, D = ConnectionStatus, SourceAccountStatus, PushStatus, DeliveryStatus
 
@@ -115,3 +116,4 @@ def transition(
         if reason:
             details["reason"] = reason
         record(actor, f"{name}.status", obj, **details)
+        outbox.status_changed(obj, current, to)

@@ -21,6 +21,7 @@ from feeds.models import (
     SourceAccount,
     SourceAccountStatus,
 )
+from feeds.webhooks import sending
 
 
 def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
@@ -93,6 +94,7 @@ def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
     ReplayGuard.objects.filter(seen__lt=now - dt.timedelta(minutes=10)).delete()
     # Push locks of feeds deleted with their source account.
     FeedPushLock.objects.exclude(feed_id__in=Feed.objects.values("pk")).delete()
+    summary.update(sending.purge(now))
     if any(summary[k] for k in summary if k.endswith("_purged")):
         record(
             actor,
@@ -100,5 +102,7 @@ def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
             link_sessions=summary["link_sessions_purged"],
             credential_sets=summary["credential_sets_purged"],
             idempotency_keys=summary["idempotency_keys_purged"],
+            webhook_deliveries=summary["webhook_deliveries_purged"],
+            webhook_events=summary["webhook_events_purged"],
         )
     return summary

@@ -591,3 +591,142 @@ class ReplayGuard(models.Model):
 
     def __str__(self) -> str:
         return self.signature
+
+
+# Webhooks (`product.md` §13) ------------------------------------------------------------------
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of an API client's that receives the events it subscribed to (the hosted service's
+    "webhook consumer"), signed with the endpoint's secret."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(
+        "accounts.ApiClient",
+        models.CASCADE,
+        related_name="webhook_endpoints",
+        verbose_name=_("API client"),
+    )
+    url = models.URLField(_("URL"), max_length=2000)
+    # Empty: every event type. Otherwise the names in `feeds.webhooks.catalogue.EVENT_TYPES`.
+    event_types = models.JSONField(_("event types"), default=list, blank=True)
+    # Empty: every company. Otherwise "key:value" strings; an event of a company that has one of
+    # these tags is sent, others not.
+    company_tags = models.JSONField(_("company tags"), default=list, blank=True)
+    disabled = models.BooleanField(_("disabled"), default=False)
+    # Why linksite disabled it (empty when the client or an operator did, or it is enabled).
+    disabled_reason = models.CharField(_("why disabled"), max_length=200, blank=True, default="")
+    # Since when every attempt at this endpoint has failed (None: its last attempt succeeded).
+    failing_since = models.DateTimeField(_("failing since"), null=True, blank=True)
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    modified = models.DateTimeField(_("modified"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+        ordering = ["client_id", "created", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookSecret(models.Model):
+    """A signing secret of an endpoint. Only its seed is stored: the secret is derived from the
+    seed and the deployment's key (`feeds.webhooks.signing`), so the database alone does not
+    give it away. The newest is current; one replaced by a rotation signs until `expires`."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, models.CASCADE, related_name="secrets", verbose_name=_("endpoint")
+    )
+    seed = models.CharField(max_length=64, editable=False)
+    created = models.DateTimeField(_("created"), default=timezone.now)
+    expires = models.DateTimeField(_("expires"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook signing secret")
+        verbose_name_plural = _("webhook signing secrets")
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id} {self.created:%Y-%m-%d %H:%M}"
+
+
+class WebhookEvent(models.Model):
+    """Something that happened, recorded in the same database transaction as the change it
+    reports (an outbox); `body` is the exact JSON every delivery of it sends."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(
+        "accounts.ApiClient",
+        models.CASCADE,
+        related_name="webhook_events",
+        verbose_name=_("API client"),
+    )
+    # Not a foreign key: the event outlives a company the client deletes.
+    company_id = models.UUIDField(_("company"), null=True, blank=True, db_index=True)
+    event_type = models.CharField(_("event type"), max_length=60)
+    generated = models.DateTimeField(_("generated"), default=timezone.now, db_index=True)
+    body = models.TextField(_("body"))
+
+    class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+        ordering = ["-generated", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.id}"
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("pending")
+    DELIVERED = "delivered", _("delivered")
+    FAILED = "failed", _("failed")
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint: attempted until a 2xx, a final answer, or its retries end."""
+
+    event = models.ForeignKey(
+        WebhookEvent, models.CASCADE, related_name="deliveries", verbose_name=_("event")
+    )
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, models.CASCADE, related_name="deliveries", verbose_name=_("endpoint")
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=9,
+        choices=WebhookDeliveryStatus.choices,
+        default=WebhookDeliveryStatus.PENDING,
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    next_attempt = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    last_attempt = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(
+        _("last HTTP status"), null=True, blank=True
+    )
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
+    delivered = models.DateTimeField(_("delivered"), null=True, blank=True)
+    # Who is sending it, until when: a crashed sender's claim runs out and another sends it.
+    lease_owner = models.CharField(max_length=64, blank=True, default="", editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(
+                fields=["endpoint", "next_attempt"],
+                condition=Q(status="pending"),
+                name="webhookdelivery_due",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "endpoint"], name="webhookdelivery_unique"),
+            _choices_check("status", WebhookDeliveryStatus, "webhookdelivery_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.endpoint_id}"

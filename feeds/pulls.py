@@ -27,6 +27,7 @@ from feeds.models import (
     SourceAccount,
     TargetAccountType,
 )
+from feeds.webhooks import outbox
 
 
 def covered_accounts(credential_set: CredentialSet) -> QuerySet[SourceAccount]:
@@ -151,9 +152,12 @@ def mark_served(account: SourceAccount, rows: Sequence[Any], *, actor: Actor) ->
     if not pending:
         return 0
     with transaction.atomic():
-        count = BankTransaction.objects.filter(
-            pk__in=pending, delivery_state=DeliveryState.PENDING
-        ).update(delivery_state=DeliveryState.DELIVERED, delivered=now)
+        rows = BankTransaction.objects.filter(pk__in=pending)
+        by_write = outbox.pending_by_write(rows) if outbox.listening(account.pk) else {}
+        count = rows.filter(delivery_state=DeliveryState.PENDING).update(
+            delivery_state=DeliveryState.DELIVERED, delivered=now
+        )
         if count:
             record(actor, "transactions.pulled", account, count=count)
+            outbox.delivered_events(account, by_write, how="pull", at=now)
     return count

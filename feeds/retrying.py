@@ -2,8 +2,9 @@
 attempts in a run, exponential backoff with full jitter between them (or the wait the receiver
 asked for), and an end at once on an outcome that is final.
 
-Written for delivering batches to QBO; delivering webhooks to another receiver is the same loop
-with another attempt and another record of it."""
+Also the attempts of a delivery spread over a longer time than one run (`Spread`: a webhook
+retried over about a day), and reading a receiver's `Retry-After`. Delivering batches to QBO and
+webhooks to a client's endpoint use the same pieces."""
 
 from __future__ import annotations
 
@@ -36,6 +37,37 @@ class Policy:
         failed together do not come back together."""
         ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Attempts spread over time, each run its own: after attempt n (from 1) the next comes
+    `delays[n-1]` seconds later, give or take `jitter` of it at random; after the last delay's
+    attempt there is none."""
+
+    delays: tuple[float, ...]
+    jitter: float = 0.1
+
+    @property
+    def attempts(self) -> int:
+        return len(self.delays) + 1
+
+    def wait(self, attempt: int) -> float | None:
+        """Seconds until the attempt after `attempt`, or None when that was the last."""
+        if attempt > len(self.delays):
+            return None
+        delay = self.delays[attempt - 1]
+        return max(0.0, delay * random.uniform(1 - self.jitter, 1 + self.jitter))  # noqa: S311
+
+
+def retry_after(value: str | None, default: float) -> float:
+    """A `Retry-After` in seconds; `default` when absent or not a wait anyone meant ("nan",
+    "-5", "inf", a date)."""
+    try:
+        wait = float(value) if value is not None else default
+    except ValueError:
+        return default
+    return wait if math.isfinite(wait) and wait >= 0 else default
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from django_q.models import Schedule
 
 DAILY_PUSH = "linksite.daily_push"
 DAILY_MAINTENANCE = "linksite.daily_maintenance"
+# Every minute: webhook retries whose time has come, and deliveries a crashed sender left.
+WEBHOOK_SWEEP = "linksite.webhook_sweep"
 # The QBO sandbox's daily pull (pull mode). Its task's path is a setting: linksite's apps name
 # nothing of the sandbox.
 SANDBOX_DAILY_PULL = "linksite.sandbox_daily_pull"
@@ -46,6 +48,7 @@ def wanted() -> list[dict]:
             "at": settings.DAILY_MAINTENANCE_TIME,
         },
     ]
+    specs.append({"name": WEBHOOK_SWEEP, "func": "feeds.tasks.sweep_webhooks", "every_minutes": 1})
     if settings.QBO_SANDBOX_ENABLED and "pull" in settings.QBO_DELIVERY:
         specs.append(
             {
@@ -55,6 +58,30 @@ def wanted() -> list[dict]:
             }
         )
     return specs
+
+
+def _daily(schedule: Schedule, spec: dict, tz: zoneinfo.ZoneInfo, now: dt.datetime | None) -> bool:
+    """Make `schedule` run daily at the spec's local time; whether anything changed."""
+    due = next_local_time(spec["at"], now)
+    keep_next_run = (
+        schedule.pk is not None
+        and schedule.next_run is not None
+        and schedule.next_run > (now or timezone.now())
+        and schedule.next_run.astimezone(tz).time().replace(second=0, microsecond=0) == spec["at"]
+    )
+    changed = (
+        schedule.pk is None
+        or schedule.func != spec["func"]
+        or schedule.schedule_type != Schedule.DAILY
+        or schedule.repeats != -1
+        or not keep_next_run
+    )
+    schedule.func = spec["func"]
+    schedule.schedule_type = Schedule.DAILY
+    schedule.repeats = -1
+    if not keep_next_run:
+        schedule.next_run = due
+    return changed
 
 
 def setup_schedules(now: dt.datetime | None = None) -> list[tuple[Schedule, str]]:
@@ -72,26 +99,23 @@ def setup_schedules(now: dt.datetime | None = None) -> list[tuple[Schedule, str]
         for extra in matches[1:]:
             extra.delete()  # an earlier, careless setup left duplicates
         schedule = matches[0] if matches else Schedule(name=spec["name"])
-        due = next_local_time(spec["at"], now)
-        keep_next_run = (
-            schedule.pk is not None
-            and schedule.next_run is not None
-            and schedule.next_run > (now or timezone.now())
-            and schedule.next_run.astimezone(tz).time().replace(second=0, microsecond=0)
-            == spec["at"]
-        )
-        changed = (
-            schedule.pk is None
-            or schedule.func != spec["func"]
-            or schedule.schedule_type != Schedule.DAILY
-            or schedule.repeats != -1
-            or not keep_next_run
-        )
-        schedule.func = spec["func"]
-        schedule.schedule_type = Schedule.DAILY
-        schedule.repeats = -1
-        if not keep_next_run:
-            schedule.next_run = due
+        if "every_minutes" in spec:
+            # A schedule every few minutes: its next run is whenever it comes.
+            changed = (
+                schedule.pk is None
+                or schedule.func != spec["func"]
+                or schedule.schedule_type != Schedule.MINUTES
+                or schedule.minutes != spec["every_minutes"]
+                or schedule.repeats != -1
+            )
+            schedule.func = spec["func"]
+            schedule.schedule_type = Schedule.MINUTES
+            schedule.minutes = spec["every_minutes"]
+            schedule.repeats = -1
+            if schedule.next_run is None or schedule.pk is None:
+                schedule.next_run = now or timezone.now()
+        else:
+            changed = _daily(schedule, spec, tz, now)
         action = "created" if schedule.pk is None else ("updated" if changed else "unchanged")
         if changed:
             schedule.save()

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
+from django.dispatch import receiver
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
@@ -18,6 +19,7 @@ from django_q.tasks import async_task
 from accounts.audit import Actor, record
 from feeds.delivery import batches, claim, push
 from feeds.maintenance import run_daily_maintenance
+from feeds.webhooks import outbox, sending
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,45 @@ def push_feeds(feed_ids: list[str], trigger: str = "schedule", **kwargs: Any) ->
         outcomes["queued again"] = len(pushed.not_reached)
     log.info("push of %s feeds (%s): %s", len(feed_ids), trigger, outcomes)
     return outcomes
+
+
+def send_webhooks(endpoint_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Deliver the webhooks due to one endpoint (or to any): queued when events are recorded,
+    and by the sweep. What its budget left is a task of its own."""
+    result = sending.deliver_due(endpoint_id, budget=settings.PUSH_TASK_BUDGET_SECONDS)
+    if result.continued:
+        queue_webhooks(endpoint_id)
+    if result.delivered or result.retrying or result.failed:
+        log.info("webhooks to %s: %s", endpoint_id or "any endpoint", asdict(result))
+    return asdict(result)
+
+
+def sweep_webhooks(**kwargs: Any) -> int:
+    """Every minute: set senders to work on every endpoint with deliveries due and not claimed
+    (retries whose time has come, and anything a crashed sender left), several for one with
+    many. How many tasks it queued."""
+    queued = 0
+    for endpoint_id, count in sending.due_by_endpoint().items():
+        for _ in range(sending.senders_wanted(count)):
+            queue_webhooks(endpoint_id)
+            queued += 1
+    return queued
+
+
+def queue_webhooks(endpoint_id: str | None) -> str:
+    return async_task(
+        "feeds.tasks.send_webhooks", endpoint_id, task_name=f"webhooks {endpoint_id or 'any'}"
+    )
+
+
+@receiver(outbox.events_committed)
+def _events_committed(sender: Any, endpoint_ids: list[str], **kwargs: Any) -> None:
+    """Events were recorded: their endpoints' deliveries go out now, not at the next sweep."""
+    for endpoint_id in endpoint_ids:
+        try:
+            queue_webhooks(endpoint_id)
+        except Exception:  # the sweep sends them within the minute
+            log.exception("could not queue the webhooks of endpoint %s", endpoint_id)
 
 
 def queue_push(feed_id: str, trigger: str) -> str:

@@ -223,6 +223,42 @@ QBO_SANDBOX_PULL_TIME = _local_time("QBO_SANDBOX_PULL_TIME", "05:00")
 # linksite's apps name nothing of the sandbox).
 QBO_SANDBOX_PULL_TASK = "qbo_sandbox.tasks.daily_pull"
 
+# Webhooks to the client backend (product.md §13). Endpoints must be https unless
+# WEBHOOK_ALLOW_HTTP, and go to public addresses only unless WEBHOOK_ALLOW_PRIVATE_ADDRESSES
+# (checked when saved and for every connection sent on): both for local runs and tests only.
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
+# Signing secrets are derived from a stored seed and this key (SECRET_KEY when empty): keep it
+# when rotating SECRET_KEY, or every endpoint's secret changes.
+WEBHOOK_SECRET_KEY = env.str("WEBHOOK_SECRET_KEY", default="")
+# Seconds: connecting, then the whole answer, for every webhook request.
+WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=15.0)
+# After the first attempt, the waits (seconds) before each retry: about 28 hours in all.
+WEBHOOK_RETRY_DELAYS = tuple(
+    env.list("WEBHOOK_RETRY_DELAYS", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 36000])
+)
+# An endpoint every attempt at which failed for this many days is disabled.
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
+# Deliveries (and events with none pending) are kept this many days.
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
+# A sender's claim on the deliveries it took runs out after this long (a crashed sender's
+# deliveries are sent again by another after it).
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=120)
+# Deliveries one sender takes at a time, and how many senders may work one endpoint at once.
+WEBHOOK_CLAIM_SIZE = env.int("WEBHOOK_CLAIM_SIZE", default=100)
+WEBHOOK_SENDERS_PER_ENDPOINT = env.int("WEBHOOK_SENDERS_PER_ENDPOINT", default=4)
+if WEBHOOK_LEASE_SECONDS < WEBHOOK_CONNECT_TIMEOUT + WEBHOOK_TIMEOUT + 10:
+    raise ImproperlyConfigured(
+        "WEBHOOK_LEASE_SECONDS must outlast one request: at least WEBHOOK_CONNECT_TIMEOUT + "
+        "WEBHOOK_TIMEOUT + 10 seconds."
+    )
+if min(WEBHOOK_CLAIM_SIZE, WEBHOOK_SENDERS_PER_ENDPOINT, WEBHOOK_RETENTION_DAYS) < 1:
+    raise ImproperlyConfigured(
+        "WEBHOOK_CLAIM_SIZE, WEBHOOK_SENDERS_PER_ENDPOINT and WEBHOOK_RETENTION_DAYS must be at "
+        "least 1."
+    )
+
 # Security. Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER=true (it then trusts
 # X-Forwarded-Proto) and leave SECURE_SSL_REDIRECT on, or switch it off if the proxy redirects.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)

@@ -15,6 +15,8 @@ from tests.imports import ROOT, imported_names
 # pushed protocol and the IDX API it pulls from), admin, the worker's tasks and their
 # schedules, the management commands and the template filters.
 SURFACES = (
+    # The app's start-up, which wires the worker's side to the events the domain records.
+    "feeds.apps",
     "feeds.schedules",
     "feeds.api",
     "feeds.link",

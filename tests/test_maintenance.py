@@ -67,6 +67,9 @@ def test_the_connection_is_unlinked_the_same_day_its_last_account_is_disconnecte
         "link_sessions_purged": 0,
         "credential_sets_purged": 0,
         "idempotency_keys_purged": 0,
+        "webhook_deliveries_purged": 0,
+        "webhook_events_purged": 0,
+        "webhook_endpoints_disabled": 0,
     }
     assert status(linked.card) == "disconnected"
     assert status(linked.connection) == "Unlinked"

@@ -24,6 +24,7 @@ from feeds.models import (
     FeedDelivery,
 )
 from feeds.qbo import wire
+from feeds.webhooks import outbox
 
 BATCH_SIZE = 1000
 WORKER = Actor.worker()
@@ -107,16 +108,20 @@ def record_attempt(batch: DeliveryBatch) -> None:
 def mark_delivered(batch: DeliveryBatch) -> int:
     """After QBO's 200: the batch and its transactions are delivered (how many)."""
     now = timezone.now()
+    account = batch.feed.source_account
     with transaction.atomic():
-        count = BankTransaction.objects.filter(
-            delivery_batch=batch, delivery_state=DeliveryState.PENDING
-        ).update(delivery_state=DeliveryState.DELIVERED, delivered=now)
+        rows = BankTransaction.objects.filter(delivery_batch=batch)
+        by_write = outbox.pending_by_write(rows) if outbox.listening(account.pk) else {}
+        count = rows.filter(delivery_state=DeliveryState.PENDING).update(
+            delivery_state=DeliveryState.DELIVERED, delivered=now
+        )
         lifecycle.transition(
             batch,
             DeliveryStatus.DELIVERED,
             actor=WORKER,
             updates={"delivered": now, "last_error": ""},
         )
+        outbox.delivered_events(account, by_write, how="push", at=now)
     return count
 
 

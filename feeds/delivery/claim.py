@@ -19,10 +19,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import Q
 from django.utils import timezone
 
+from feeds import leases
 from feeds.models import Feed, FeedPushLock
+
+# The feed's lease fields: push_lease_owner, push_lease_until.
+LEASE = "push_lease"
 
 
 def _lease_length() -> dt.timedelta:
@@ -34,16 +37,23 @@ def take_lease(
 ) -> bool:
     """Claim the feed unless another pusher's lease is still running (`force`: the caller holds
     the PostgreSQL row lock, so a lease left behind is a crashed pusher's)."""
-    now = now or timezone.now()
-    feeds = Feed.objects.filter(pk=feed_id)
-    if not force:
-        feeds = feeds.filter(Q(push_lease_until__isnull=True) | Q(push_lease_until__lt=now))
-    return feeds.update(push_lease_owner=owner, push_lease_until=now + _lease_length()) == 1
+    taken = leases.take(
+        Feed.objects.filter(pk=feed_id),
+        prefix=LEASE,
+        owner=owner,
+        now=now or timezone.now(),
+        length=_lease_length(),
+        force=force,
+    )
+    return taken == 1
 
 
 def renew_lease(feed_id: str, owner: str) -> None:
-    Feed.objects.filter(pk=feed_id, push_lease_owner=owner).update(
-        push_lease_until=timezone.now() + _lease_length()
+    leases.renew(
+        Feed.objects.filter(pk=feed_id),
+        prefix=LEASE,
+        owner=owner,
+        until=timezone.now() + _lease_length(),
     )
 
 
@@ -69,9 +79,7 @@ def lease_until(feed_id: str) -> dt.datetime | None:
 
 
 def release_lease(feed_id: str, owner: str) -> None:
-    Feed.objects.filter(pk=feed_id, push_lease_owner=owner).update(
-        push_lease_owner="", push_lease_until=None
-    )
+    leases.release(Feed.objects.filter(pk=feed_id), prefix=LEASE, owner=owner)
 
 
 @contextmanager

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 import requests
+
+from feeds import retrying
 
 # QBO's wait after a 429 whose Retry-After is not a number of seconds.
 DEFAULT_RETRY_AFTER = 60.0
@@ -94,12 +95,7 @@ def read_answer(response: requests.Response, sent: int) -> Answer:
             broken=True,
         )
     if status == 429:
-        try:
-            wait = float(response.headers.get("Retry-After", DEFAULT_RETRY_AFTER))
-        except ValueError:
-            wait = DEFAULT_RETRY_AFTER
-        if not math.isfinite(wait) or wait < 0:  # "nan", "-5", "inf": not a wait anyone meant
-            wait = DEFAULT_RETRY_AFTER
+        wait = retrying.retry_after(response.headers.get("Retry-After"), DEFAULT_RETRY_AFTER)
         return Answer(Kind.RETRY_AFTER, error, status=status, retry_after=wait)
     if 400 <= status < 500:
         return Answer(Kind.REJECTED, error, status=status)
