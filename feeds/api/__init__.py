@@ -174,8 +174,9 @@ def _crash(request: HttpRequest, exc: Exception) -> HttpResponse:
     )
 
 
-from feeds.api import companies, push, source_accounts  # noqa: E402
+from feeds.api import companies, push, source_accounts, webhooks  # noqa: E402
 
 api.add_router("", companies.router)
 api.add_router("", source_accounts.router)
 api.add_router("", push.router)
+api.add_router("", webhooks.router)

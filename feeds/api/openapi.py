@@ -42,12 +42,20 @@ OPERATION_IDS = {
     ),
     ("get", _COMPANY + "/push"): "list-create-operations",
     ("get", _COMPANY + "/push/{pushOperationKey}"): "get-create-operation",
+    # The hosted service's webhook consumers (its platform API).
+    ("post", "/webhooks"): "create-webhook-consumer",
+    ("get", "/webhooks"): "list-webhook-consumers",
+    ("delete", "/webhooks/{webhookId}"): "delete-webhook-consumer",
 }
 
 # Operations the hosted service does not have, with ids of our own.
 EXTENSION_OPERATIONS = {
     ("get", _ACCOUNT): "get-source-account",
     ("get", _ACCOUNT + "/bankTransactions"): "list-bank-transactions",
+    ("get", "/webhooks/{webhookId}"): "get-webhook-consumer",
+    ("patch", "/webhooks/{webhookId}"): "update-webhook-consumer",
+    ("post", "/webhooks/{webhookId}/secret/rotate"): "rotate-webhook-consumer-secret",
+    ("post", "/webhooks/{webhookId}/test"): "test-webhook-consumer",
 }
 
 # Parameters of the hosted service's operations that it does not have, by `in` and name.
@@ -73,6 +81,8 @@ EXTENSION_PROPERTIES = {
     "CredentialsOut": {"expiresOnUtc", "sourceAccountIds"},
     "BankTransactionIn": {"clearedOnDate"},
     "PushOperationOut": {"accountId", "transactionCount"},
+    "WebhookOut": {"disabledReason", "failingSince", "created"},
+    "WebhookCreated": {"disabledReason", "failingSince", "created", "secret"},
 }
 
 NOT_RETURNED = (

@@ -464,3 +464,67 @@ class BankTransactionOut(Schema):
 
 class BankTransactionPage(Page):
     results: list[BankTransactionOut]
+
+
+# Webhooks -------------------------------------------------------------------------------------
+
+
+class WebhookIn(Lenient):
+    url: str = Field(
+        description="Where events are POSTed: https (plain http only where the operator allows "
+        "it), on a public address."
+    )
+    eventTypes: list[str] | None = Field(
+        default=None, description="The event types to receive; empty or absent: all of them."
+    )
+    disabled: bool | None = Field(default=None, description="true: no events are sent to it.")
+    companyTags: list[str] | None = Field(
+        default=None,
+        description="Only events of companies with one of these tags (`key:value`, at most 10, "
+        "case-sensitive); empty or absent: every company.",
+    )
+
+
+class WebhookPatch(Lenient):
+    url: str | None = None
+    eventTypes: list[str] | None = None
+    disabled: bool | None = None
+    companyTags: list[str] | None = None
+
+
+class WebhookOut(Schema):
+    id: uuid.UUID
+    url: str
+    disabled: bool
+    eventTypes: list[str]
+    companyTags: list[str]
+    disabledReason: str | None = Field(
+        description="Why linksite disabled it (after failing for five days); null otherwise."
+    )
+    failingSince: dt.datetime | None = Field(
+        description="Since when every attempt at this endpoint has failed; null when its last "
+        "attempt succeeded."
+    )
+    created: dt.datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(
+        description="The signing secret (`whsec_…`), shown this once: configure your Standard "
+        "Webhooks or Svix verifier with it."
+    )
+
+
+class WebhookList(Schema):
+    results: list[WebhookOut]
+
+
+class WebhookSecretOut(Schema):
+    secret: str = Field(description="The new signing secret, shown this once.")
+    previousSecretExpiresOnUtc: dt.datetime = Field(
+        description="Until then deliveries are signed with the previous secret as well."
+    )
+
+
+class WebhookTestOut(Schema):
+    eventId: uuid.UUID = Field(description="The test event's id: its `webhook-id` header.")
