@@ -62,6 +62,17 @@ def delete(connection: Connection, *, actor: Actor) -> None:
         outbox.connection_event(connection, catalogue.CONNECTION_DELETED)
 
 
+def delete_company(company: Company, *, actor: Actor) -> None:
+    """The client deletes the company for good, with its connections, accounts and
+    transactions; each connection it still had reports `connection.deleted` first."""
+    with transaction.atomic():
+        for connection in Connection.objects.filter(company=company, deleted__isnull=True):
+            connection.company = company
+            outbox.connection_event(connection, catalogue.CONNECTION_DELETED)
+        record(actor, "company.deleted", company, name=company.name)
+        company.delete()
+
+
 def deauthorize(connection: Connection, *, actor: Actor, reason: str) -> bool:
     """Close the connection for good: its feeds stop, every Link URL issued for it and every
     unused credential set stop working. False if it was already deauthorized."""

@@ -129,9 +129,7 @@ def delete_company(request: HttpRequest, companyId: uuid.UUID):
     """Delete the company with its connections, accounts and transactions, for good. Accounts
     already linked stay in QBO: that cannot be undone through the integration."""
     company = common.company_or_404(request, companyId)
-    with transaction.atomic():
-        record(common.actor(request), "company.deleted", company, name=company.name)
-        company.delete()
+    connection_rules.delete_company(company, actor=common.actor(request))
     return HttpResponse(status=204)
 
 

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     StringConstraints,
     field_validator,
     model_serializer,
@@ -477,7 +478,7 @@ class WebhookIn(Lenient):
     eventTypes: list[str] | None = Field(
         default=None, description="The event types to receive; empty or absent: all of them."
     )
-    disabled: bool | None = Field(default=None, description="true: no events are sent to it.")
+    disabled: StrictBool | None = Field(default=None, description="true: no events are sent to it.")
     companyTags: list[str] | None = Field(
         default=None,
         description="Only events of companies with one of these tags (`key:value`, at most 10, "
@@ -488,7 +489,7 @@ class WebhookIn(Lenient):
 class WebhookPatch(Lenient):
     url: str | None = None
     eventTypes: list[str] | None = None
-    disabled: bool | None = None
+    disabled: StrictBool | None = None
     companyTags: list[str] | None = None
 
 

@@ -164,9 +164,19 @@ def connection_event(connection: Connection, event_type: str) -> None:
         event_type,
         {
             "referenceCompany": company_reference(company),
-            "connection": representations.connection_json(connection),
+            "connection": connection_payload(connection),
         },
     )
+
+
+# The connection's JSON form has two fields of linksite's own that the hosted service's events
+# leave out (their schema allows no others): the company is `referenceCompany` already.
+NOT_IN_EVENTS = ("companyId", "platformKey")
+
+
+def connection_payload(connection: Connection) -> dict[str, Any]:
+    shape = representations.connection_json(connection)
+    return {k: v for k, v in shape.items() if k not in NOT_IN_EVENTS}
 
 
 def connection_status_changed(connection: Connection, before: str, after: str) -> None:
@@ -185,6 +195,30 @@ def connection_status_changed(connection: Connection, before: str, after: str) -
     connection_event(connection, kind)
 
 
+# The source account as the hosted service's events carry it: its version 2 shape, whose schema
+# allows no other field; a field with no value is left out.
+ACCOUNT_FIELDS = (
+    "id",
+    "accountName",
+    "accountType",
+    "accountNumber",
+    "sortCode",
+    "routingInfo",
+    "currency",
+    "balance",
+    "accountInfo",
+    "modifiedDate",
+    "status",
+    "feedStartDate",
+)
+
+
+def account_payload(account: SourceAccount) -> dict[str, Any]:
+    feeds = list(Feed.objects.filter(source_account=account))
+    shape = representations.account_json(account, feeds=feeds)
+    return {k: shape[k] for k in ACCOUNT_FIELDS if shape.get(k) is not None}
+
+
 def account_event(account: SourceAccount, event_type: str, **extra: Any) -> None:
     connection = account.connection
     company = connection.company
@@ -194,9 +228,7 @@ def account_event(account: SourceAccount, event_type: str, **extra: Any) -> None
         {
             "referenceCompany": company_reference(company),
             "connectionId": str(connection.pk),
-            "sourceAccount": representations.account_json(
-                account, feeds=list(Feed.objects.filter(source_account=account))
-            ),
+            "sourceAccount": account_payload(account),
             **extra,
         },
     )
