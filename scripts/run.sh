@@ -26,6 +26,9 @@ add_setting QBO_PARTNER_KEY "local-$($PY -c 'import secrets; print(secrets.token
 add_setting QBO_SIGNING_SECRET "$($PY -c 'import secrets; print(secrets.token_urlsafe(32))')"
 add_setting QBO_APP_URL "$SITE_URL/qbo-sandbox/"
 add_setting QBO_SANDBOX_PARTNER_KEY "sandbox-$($PY -c 'import secrets; print(secrets.token_hex(8))')"
+# Webhooks to a receiver on this machine: plain http and local addresses (never in production).
+add_setting WEBHOOK_ALLOW_HTTP 1
+add_setting WEBHOOK_ALLOW_PRIVATE_ADDRESSES 1
 
 # How QBO gets the data: from the environment or the make command line, else .env, else push.
 setting() { { grep "^$1=" .env || true; } | tail -1 | cut -d= -f2-; }
@@ -67,6 +70,8 @@ $(echo "$demo" | sed 's/^/    /')
 $(case ",$QBO_DELIVERY," in *,pull,*) echo "  IDX API (pull):   $SITE_URL/partners/intuit/idx/   (OpenAPI: $SITE_URL/partners/intuit/idx/openapi.json)";; esac)
   Client API docs:  $SITE_URL/api/v1/docs   (OpenAPI: $SITE_URL/api/v1/openapi.json)
   API key for the demo companies:  .venv/bin/python manage.py createapikey demo-key --client demo
+  Webhooks:         POST $SITE_URL/api/v1/webhooks {"url": "http://127.0.0.1:<port>/..."}
+                    (http and local addresses are allowed in this run; see README, "Webhooks")
 
 BANNER
 

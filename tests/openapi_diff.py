@@ -26,6 +26,10 @@ from pathlib import Path
 from typing import Any
 
 PUBLISHED = Path(os.environ.get("PUBLISHED_OAS", "/work/shared/oas/Codat-Bank-Feeds.json"))
+# The hosted service's platform API, for its webhook consumers (issue 15): its `/webhooks` paths
+# are checked as if the bank-feeds document had them.
+PLATFORM = Path(os.environ.get("PUBLISHED_PLATFORM_OAS", PUBLISHED.parent / "Codat-Platform.json"))
+PLATFORM_PATHS = ("/webhooks", "/webhooks/{webhookId}")
 OUR_PREFIX = "/api/v1"
 MARKER = "x-linksite-extension"
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -54,6 +58,9 @@ QBO_OPERATIONS = (
     "create-bank-transactions",
     "get-create-operation",
     "list-create-operations",
+    "create-webhook-consumer",
+    "list-webhook-consumers",
+    "delete-webhook-consumer",
 )
 
 Doc = dict[str, Any]
@@ -61,7 +68,30 @@ Schema = dict[str, Any]
 
 
 def published_document() -> Doc:
-    return json.loads(PUBLISHED.read_text(encoding="utf-8"))
+    """The bank-feeds document, with the platform document's webhook-consumer paths added
+    (their references resolved in place, so that no schema name of one meets the other's)."""
+    document = json.loads(PUBLISHED.read_text(encoding="utf-8"))
+    if PLATFORM.is_file():
+        platform = json.loads(PLATFORM.read_text(encoding="utf-8"))
+        for path in PLATFORM_PATHS:
+            if path in platform.get("paths", {}):
+                document["paths"][path] = _inlined(platform, platform["paths"][path])
+    return document
+
+
+def _inlined(doc: Doc, node: Any, depth: int = 0) -> Any:
+    """`node` with every `$ref` into `doc` replaced by what it points to."""
+    if depth > 30:
+        return {}
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+            target = pointer(doc, node["$ref"])
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return _inlined(doc, {**target, **rest}, depth + 1)
+        return {k: _inlined(doc, v, depth + 1) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inlined(doc, v, depth + 1) for v in node]
+    return node
 
 
 def our_document() -> Doc:

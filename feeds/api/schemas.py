@@ -471,9 +471,12 @@ class BankTransactionPage(Page):
 
 
 class WebhookIn(Lenient):
-    url: str = Field(
-        description="Where events are POSTed: https (plain http only where the operator allows "
-        "it), on a public address."
+    # Not required in the schema (the hosted service's is not), but a request without it is a
+    # 400 naming `url`.
+    url: str | None = Field(
+        default=None,
+        description="Where events are POSTed (needed): https (plain http only where the operator "
+        "allows it), on a public address.",
     )
     eventTypes: list[str] | None = Field(
         default=None, description="The event types to receive; empty or absent: all of them."
