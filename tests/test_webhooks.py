@@ -780,3 +780,22 @@ def test_a_pull_qbo_made_reports_the_link_then_what_it_first_served(hooks, alice
     # Served again: nothing new was delivered, so nothing is reported.
     client.get(BASE + "accounts/alice-chk/transactions", headers=auth)
     assert hooks.new_types() == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"url": "https://example.com/\\ud800"}', None),  # refused as JSON already
+        (b'{"url": "https://exa\\u0000mple.com/"}', "url"),
+        (b'{"url": "https://example.com/x", "companyTags": ["k:\\ud800"]}', None),
+        (b'{"url": "https://' + b"a" * 3000 + b'.com/"}', "url"),
+        (b'{"url": "https://[::1/"}', "url"),
+        (b'{"url": "https://example.com:99999/"}', "url"),
+    ],
+)
+def test_hostile_endpoint_bodies_get_a_400_not_a_crash(alice_api, raw, field):
+    response = alice_api.send("post", "/webhooks", raw=raw)
+    assert response.status_code == 400, response.content
+    items = [e["itemId"] for e in response.json()["validation"]["errors"]]
+    assert items[:1] == ([field] if field else [])
+    assert WebhookEndpoint.objects.count() == 0

@@ -44,6 +44,8 @@ def url_problem(url: Any) -> str | None:
     A name that does not resolve yet is accepted (sending retries it)."""
     if not isinstance(url, str) or not url.strip():
         return _("url is required.")
+    if not storable(url):
+        return _("url is not a valid URL.")
     if len(url) > MAX_URL_LENGTH:
         return _("url is longer than %(max)s characters.") % {"max": MAX_URL_LENGTH}
     try:
@@ -75,6 +77,15 @@ def url_problem(url: Any) -> str | None:
             "addresses only."
         )
     return None
+
+
+def storable(text: str) -> bool:
+    """Text a database can store (no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 class AddressRefused(NewConnectionError):

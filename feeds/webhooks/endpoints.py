@@ -59,7 +59,7 @@ def clean_company_tags(value: Any) -> list[str]:
         )
     for tag in value:
         key, colon, _rest = tag.partition(":")
-        if not colon or not key or len(tag) > MAX_TAG_LENGTH:
+        if not colon or not key or len(tag) > MAX_TAG_LENGTH or not addresses.storable(tag):
             raise EndpointRefused(
                 "companyTags",
                 _("companyTags: each tag is key:value, at most %(max)s characters.")
