@@ -687,7 +687,7 @@ class WebhookDelivery(models.Model):
     """One event to one endpoint: attempted until a 2xx, a final answer, or its retries end."""
 
     event = models.ForeignKey(
-        WebhookEvent, models.CASCADE, related_name="deliveries", verbose_name=_("event")
+        WebhookEvent, models.CASCADE, related_name="deliveries", verbose_name=_("webhook event")
     )
     endpoint = models.ForeignKey(
         WebhookEndpoint, models.CASCADE, related_name="deliveries", verbose_name=_("endpoint")
