@@ -70,17 +70,32 @@ def subscribed(endpoint: WebhookEndpoint, event_type: str, tags: set[str] | None
     return not endpoint.company_tags or tags is None or bool(tags & set(endpoint.company_tags))
 
 
-def emit(company: Company, event_type: str, payload: dict[str, Any]) -> WebhookEvent | None:
+def endpoints_of(company_id: Any) -> list[WebhookEndpoint]:
+    """The enabled endpoints of the client that owns the company: where its events may go
+    (one query; the event builders below ask it first, and build nothing when there are none)."""
+    return list(WebhookEndpoint.objects.filter(client__companies=company_id, disabled=False))
+
+
+def emit(
+    company: Company,
+    event_type: str,
+    payload: dict[str, Any],
+    endpoints: list[WebhookEndpoint] | None = None,
+) -> WebhookEvent | None:
     """Record one event of `company`'s client, and its deliveries; None when no endpoint of the
     client subscribes to it (nothing is recorded then)."""
-    return emit_many(company, [(event_type, payload)])[0] if company else None
+    return emit_many(company, [(event_type, payload)], endpoints)[0]
 
 
 def emit_many(
-    company: Company, events: Sequence[tuple[str, dict[str, Any]]]
+    company: Company,
+    events: Sequence[tuple[str, dict[str, Any]]],
+    endpoints: list[WebhookEndpoint] | None = None,
 ) -> list[WebhookEvent | None]:
-    """`emit` for several events of one company, in one go."""
-    endpoints = list(WebhookEndpoint.objects.filter(client_id=company.client_id, disabled=False))
+    """`emit` for several events of one company, in one go (`endpoints`: `endpoints_of` the
+    company, when the caller has them already)."""
+    if endpoints is None:
+        endpoints = endpoints_of(company.pk)
     if not endpoints:
         return [None] * len(events)
     tags = company_tag_strings(company)
@@ -158,6 +173,9 @@ def status_changed(obj: Any, before: str, after: str) -> None:
 
 
 def connection_event(connection: Connection, event_type: str) -> None:
+    endpoints = endpoints_of(connection.company_id)
+    if not endpoints:
+        return
     company = connection.company
     emit(
         company,
@@ -166,6 +184,7 @@ def connection_event(connection: Connection, event_type: str) -> None:
             "referenceCompany": company_reference(company),
             "connection": connection_payload(connection),
         },
+        endpoints,
     )
 
 
@@ -221,6 +240,9 @@ def account_payload(account: SourceAccount) -> dict[str, Any]:
 
 def account_event(account: SourceAccount, event_type: str, **extra: Any) -> None:
     connection = account.connection
+    endpoints = endpoints_of(connection.company_id)
+    if not endpoints:
+        return
     company = connection.company
     emit(
         company,
@@ -231,6 +253,7 @@ def account_event(account: SourceAccount, event_type: str, **extra: Any) -> None
             "sourceAccount": account_payload(account),
             **extra,
         },
+        endpoints,
     )
 
 
@@ -251,6 +274,9 @@ def write_event(operation: PushOperation) -> None:
         if operation.status == PushStatus.SUCCESS
         else catalogue.WRITE_UNSUCCESSFUL
     )
+    endpoints = endpoints_of(operation.company_id)
+    if not endpoints:
+        return
     company = operation.company
     payload = {
         "id": str(operation.key),
@@ -265,7 +291,7 @@ def write_event(operation: PushOperation) -> None:
     if operation.status == PushStatus.FAILED:
         payload["errorMessage"] = operation.error_message
         payload["validation"] = operation.validation
-    emit(company, kind, payload)
+    emit(company, kind, payload, endpoints)
 
 
 def listening(source_account_id: Any) -> bool:
