@@ -12,6 +12,7 @@ import copy
 import datetime as dt
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -799,3 +800,32 @@ def test_hostile_endpoint_bodies_get_a_400_not_a_crash(alice_api, raw, field):
     items = [e["itemId"] for e in response.json()["validation"]["errors"]]
     assert items[:1] == ([field] if field else [])
     assert WebhookEndpoint.objects.count() == 0
+
+
+def test_a_slow_endpoint_delays_only_itself(alice_api, alice, allow_local):
+    allow_local.WEBHOOK_TIMEOUT = 0.5
+    with Receiver() as slow, Receiver() as fast:
+        slow_hooks, fast_hooks = Hooks(alice_api, slow), Hooks(alice_api, fast)
+        slow.faults.slow_rate, slow.faults.delay = 1.0, 2.0
+        for _ in range(5):
+            connection_rules.open_connection(alice.company, actor=Actor.system())
+        started = time.monotonic()
+        result = sending.deliver_due()
+        elapsed = time.monotonic() - started
+        assert fast_hooks.deliver().count("connection.created") == 5
+        assert (result.delivered, result.retrying, result.held_back) == (5, 1, 4)
+        assert slow_hooks.receiver.requests == 1  # one timed out; the other four wait with it
+        assert elapsed < 2.0
+
+
+def test_a_committed_event_asks_the_worker_to_send_it_at_once(
+    hooks, alice, django_capture_on_commit_callbacks
+):
+    from django_q.models import OrmQ
+
+    with django_capture_on_commit_callbacks(execute=True):
+        connection_rules.open_connection(alice.company, actor=Actor.system())
+    queued = [task.task for task in OrmQ.objects.all()]
+    assert [(t["func"], t["args"]) for t in queued] == [
+        ("feeds.tasks.send_webhooks", (hooks.endpoint["id"],))
+    ]
