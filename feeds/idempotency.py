@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts.audit import Actor
 from accounts.models import ApiClient
-from feeds import writes
+from feeds import numbers, writes
 from feeds.models import IdempotencyKey, PushOperation, SourceAccount
 
 MAX_KEY_LENGTH = 128
@@ -54,8 +54,15 @@ class Claim:
 
 
 def _canonical(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value.normalize()) if value.is_finite() else str(value)
+    """Numbers compare by value (`-1` and `-1.00` are one), whatever their exponent."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Decimal | int):
+        return (
+            numbers.canonical(value)
+            if not isinstance(value, Decimal) or value.is_finite()
+            else str(value)
+        )
     if isinstance(value, dict):
         return {k: _canonical(v) for k, v in value.items()}
     if isinstance(value, list):

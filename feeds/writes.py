@@ -19,7 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.audit import Actor
-from feeds import lifecycle
+from feeds import lifecycle, numbers
 from feeds.models import (
     HISTORY_DAYS,
     BankTransaction,
@@ -36,6 +36,7 @@ MAX_ID_LENGTH = 100
 MAX_DESCRIPTION_LENGTH = 1000
 # Amounts and balances have at most 15 significant digits, so they are exact as JSON numbers.
 MAX_ABS_AMOUNT = Decimal("10000000000000")  # 10^13
+MAX_INTEGER_DIGITS = 13
 IGNORED_FIELDS = ("counterparty", "reference", "reconciled")
 KNOWN_FIELDS = {
     "id",
@@ -166,17 +167,15 @@ def parse_money(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
-def _places(number: Decimal) -> int:
-    exponent = number.normalize().as_tuple().exponent
-    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
-
-
 def _money_problem(number: Decimal | None, name: str) -> str | None:
+    """Checked on digits and exponent alone (`feeds.numbers`), before any arithmetic."""
     if number is None:
         return f"{name} must be a decimal number (a JSON number or a numeric string)."
-    if _places(number) > 2:
-        return f"{name} {number} has more than 2 decimal places."
-    if abs(number) >= MAX_ABS_AMOUNT:
+    if numbers.integer_digits(number) > MAX_INTEGER_DIGITS:
+        return f"{name} is too large; the limit is ±{MAX_ABS_AMOUNT - Decimal('0.01')}."
+    if numbers.decimal_places(number) > 2:
+        return f"{name} has more than 2 decimal places."
+    if number.copy_abs() >= MAX_ABS_AMOUNT:
         return f"{name} {number} is too large; the limit is ±{MAX_ABS_AMOUNT - Decimal('0.01')}."
     return None
 

@@ -710,3 +710,59 @@ def test_an_idempotency_key_must_be_printable_ascii(alice_api, linked):
     response = write(alice_api, linked, [txn("k")], **{"Idempotency-Key": "clé"})
     assert response.status_code == 400
     assert PushOperation.objects.count() == 0
+
+
+# Numbers at the edge of Decimal (issue 16) ----------------------------------------------------
+
+
+def raw_write(api: Api, people, amount: str, balance: str = "1", ignored: str = "1", **headers):
+    body = (
+        '{"accountId": "alice-chk", "ignored": %s, "transactions": [{"id": "edge", '
+        '"clearedOnDate": "2026-11-25", "amount": %s, "balance": %s, "description": "x"}]}'
+    ) % (ignored, amount, balance)
+    return api.send("post", path(people.company, people.connection), raw=body.encode(), **headers)
+
+
+@pytest.mark.parametrize(
+    ("amount", "balance", "problem"),
+    [
+        ("1e999999999", "1", "amount is too large"),
+        ("-1e1000000", "1", "amount is too large"),
+        ("1e-999999999", "1", "amount has more than 2 decimal places"),
+        ("-1e-999999999", "1", "amount has more than 2 decimal places"),
+        ("1", "1e999999999", "balance is too large"),
+        ("1", "1e-999999999", "balance has more than 2 decimal places"),
+        ("1E+13", "1", "too large"),
+        ("0.001", "1", "more than 2 decimal places"),
+    ],
+)
+@pytest.mark.parametrize("key", [None, "edge-key"])
+def test_numbers_at_the_edge_of_decimal_fail_the_write_and_store_nothing(
+    alice_api, linked, amount, balance, problem, key
+):
+    headers = {"Idempotency-Key": key} if key else {}
+    response = raw_write(alice_api, linked, amount, balance, **headers)
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "Failed"
+    assert problem in response.json()["validation"]["errors"][0]["message"]
+    assert BankTransaction.objects.count() == 0
+
+
+@pytest.mark.parametrize("ignored", ["1e999999999", "1e-999999999", "-0.0e-50"])
+def test_an_ignored_field_with_an_extreme_number_does_not_upset_the_fingerprint(
+    alice_api, linked, ignored
+):
+    first = raw_write(alice_api, linked, "-1", ignored=ignored, **{"Idempotency-Key": "ig"})
+    again = raw_write(alice_api, linked, "-1", ignored=ignored, **{"Idempotency-Key": "ig"})
+    assert first.json()["status"] == "Success"
+    assert again.json() == first.json()
+
+
+def test_a_numerically_equal_body_replays_the_first_push_operation(alice_api, linked):
+    first = raw_write(alice_api, linked, "-1", **{"Idempotency-Key": "same-value"})
+    again = raw_write(alice_api, linked, "-1.00", "1.0", **{"Idempotency-Key": "same-value"})
+    assert again.status_code == 200, again.content
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = raw_write(alice_api, linked, "-1.01", **{"Idempotency-Key": "same-value"})
+    assert other.status_code == 422
