@@ -717,9 +717,10 @@ def test_an_idempotency_key_must_be_printable_ascii(alice_api, linked):
 
 def raw_write(api: Api, people, amount: str, balance: str = "1", ignored: str = "1", **headers):
     body = (
-        '{"accountId": "alice-chk", "ignored": %s, "transactions": [{"id": "edge", '
-        '"clearedOnDate": "2026-11-25", "amount": %s, "balance": %s, "description": "x"}]}'
-    ) % (ignored, amount, balance)
+        f'{{"accountId": "alice-chk", "ignored": {ignored}, "transactions": [{{"id": "edge", '
+        f'"clearedOnDate": "2026-11-25", "amount": {amount}, "balance": {balance}, '
+        '"description": "x"}]}'
+    )
     return api.send("post", path(people.company, people.connection), raw=body.encode(), **headers)
 
 
