@@ -77,8 +77,12 @@ VALIDATORS = {
 }
 
 _DATE = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+    r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?"
+    r"(?:Z|[+-](\d{2}):?(\d{2}))?)?$"
 )
+# The bounds of each part of a time of day and its offset: hours, minutes, seconds (a leap
+# second allowed), offset hours and minutes.
+_TIME_BOUNDS = (23, 59, 60, 23, 59)
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,9 @@ def parse_date(value: Any) -> dt.date | None:
     match = _DATE.match(value.strip())
     if not match:
         return None
+    parts = match.groups()[1:]
+    if any(p is not None and int(p) > most for p, most in zip(parts, _TIME_BOUNDS, strict=True)):
+        return None  # a time of day that cannot be (T25:99, +99:99)
     try:
         return dt.date.fromisoformat(match.group(1))
     except ValueError:

@@ -66,8 +66,11 @@ Name = Annotated[
 Description = Annotated[str, StringConstraints(max_length=2000, pattern=_NO_NUL)]
 AccountId = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=100, pattern=r"^[^/\x00-\x1f]+$"),
-    Field(description="The client's id of the account, unique per connection; no '/'."),
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[^/\x00-\x1f\x7f-\x9f]+$"),
+    Field(
+        description="The client's id of the account, unique per connection; no '/' and no "
+        "control character."
+    ),
 ]
 RESERVED_ACCOUNT_IDS = ("batch", "credentials")
 Code = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50, pattern=_PRINTABLE)]
