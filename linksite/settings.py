@@ -8,6 +8,7 @@ variable.
 
 import datetime as dt
 import os
+import re
 import zoneinfo
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "feeds.link.ratelimit.LinkRateLimitMiddleware",
     "feeds.api.middleware.ApiMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -315,6 +317,21 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 0.5
+
+# Rate limits ("<count>/<s|m|h|d>"; empty: none), counted in the cache below. Per API client on
+# the client API; per client address on the Link pages; per partner key on /qbo/v1, and per
+# username on its credential check. Behind a proxy, RATE_LIMIT_TRUST_X_FORWARDED_FOR makes the
+# address the last one of X-Forwarded-For (set it only if the proxy always sets that header).
+RATE_LIMIT_API = env.str("RATE_LIMIT_API", default="1200/m")
+RATE_LIMIT_LINK = env.str("RATE_LIMIT_LINK", default="120/m")
+RATE_LIMIT_QBO = env.str("RATE_LIMIT_QBO", default="3000/m")
+RATE_LIMIT_QBO_USERNAME = env.str("RATE_LIMIT_QBO_USERNAME", default="10/m")
+RATE_LIMIT_TRUST_X_FORWARDED_FOR = env.bool("RATE_LIMIT_TRUST_X_FORWARDED_FOR", default=False)
+for _name in ("RATE_LIMIT_API", "RATE_LIMIT_LINK", "RATE_LIMIT_QBO", "RATE_LIMIT_QBO_USERNAME"):
+    if globals()[_name] and not re.fullmatch(r"[1-9]\d*/[smhd]", globals()[_name]):
+        raise ImproperlyConfigured(f"{_name} must look like 600/m (a count per s, m, h or d).")
+# A cache that cannot count lets requests through rather than refusing everyone.
+RATELIMIT_FAIL_OPEN = True
 
 # The cache counts IDX requests per partner key. In process memory unless REDIS_URL is set;
 # then in Redis, so that every web process and host shares one count.

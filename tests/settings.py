@@ -18,6 +18,9 @@ from linksite.settings import *  # noqa: E402,F403
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = False
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+# No rate limit by default: the suite sends thousands of requests from one address and one
+# key within a minute; the tests of the limits set them.
+RATE_LIMIT_API = RATE_LIMIT_LINK = RATE_LIMIT_QBO = RATE_LIMIT_QBO_USERNAME = ""
 # A fast hasher keeps tests quick; production uses Django's default (PBKDF2).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Static files straight from the source folders, no collectstatic needed.

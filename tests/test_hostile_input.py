@@ -66,3 +66,67 @@ def test_a_source_account_id_with_a_control_character_is_refused(client, alice, 
     assert response.status_code == 400, response.content
     assert response.json()["validation"]["errors"][0]["itemId"] == "id"
     assert not SourceAccount.objects.filter(account_id=bad).exists()
+
+
+# Rate limits ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_counts():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_the_api_limits_each_client_with_a_429_in_its_error_shape(
+    client, alice, bob, enabled, settings, fresh_counts
+):
+    settings.RATE_LIMIT_API = "3/m"
+    alice_api, bob_api = Api(client, issue_key("alice")), Api(client, issue_key("bob"))
+    assert [alice_api.get("/companies").status_code for _ in range(3)] == [200] * 3
+    refused = alice_api.get("/companies")
+    assert refused.status_code == 429
+    body = refused.json()
+    assert (body["statusCode"], body["canBeRetried"], body["detailedErrorCode"]) == (
+        429,
+        "True",
+        42900,
+    )
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert bob_api.get("/companies").status_code == 200  # another client counts apart
+    # A second key of the same client shares its count.
+    assert Api(client, issue_key("alice")).get("/companies").status_code == 429
+
+
+def test_the_link_pages_limit_each_address_in_the_users_language(
+    client, alice, enabled, settings, fresh_counts
+):
+    settings.RATE_LIMIT_LINK = "2/m"
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    for _ in range(2):
+        assert client.get("/link/").status_code != 429
+    refused = client.get("/link/")
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) >= 1
+    assert "Trop de requêtes" in refused.content.decode()
+    other = client.get("/link/", REMOTE_ADDR="10.1.2.3")
+    assert other.status_code != 429
+
+
+def test_rates_that_are_not_rates_stop_linksite_at_start():
+    import subprocess
+    import sys
+
+    from tests.imports import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import linksite.settings"],
+        cwd=ROOT,
+        env={"RATE_LIMIT_API": "1.5/m", "ENV_FILE": "", "DEBUG": "1", "PATH": "/usr/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "RATE_LIMIT_API must look like 600/m" in result.stderr

@@ -362,11 +362,12 @@ def test_beyond_the_rate_a_partner_key_gets_429_with_retry_after(client, issued,
             assert idx(client, "accounts", good).status_code == 200
         limited = idx(client, "accounts", good)
         assert limited.status_code == 429
-        assert limited["Retry-After"] == "50"
+        # Windows of a minute, staggered per key (not every key's count resets at once).
+        assert 1 <= int(limited["Retry-After"]) <= 60
         assert limited.json()["canBeRetried"] == "True"
         # Another partner key has its own count.
         assert idx(client, "accounts", {**good, "X-Partner-Key": b64(OTHER_KEY)}).status_code == 200
-    with time_machine.travel(dt.datetime(2026, 11, 25, 12, 1, 0, tzinfo=dt.UTC), tick=False):
+    with time_machine.travel(dt.datetime(2026, 11, 25, 12, 1, 11, tzinfo=dt.UTC), tick=False):
         assert idx(client, "accounts", good).status_code == 200
         # Callers without a known partner key share one count: past it, no more slow hashes.
         for _ in range(3):

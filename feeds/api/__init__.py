@@ -35,6 +35,9 @@ validatorName}`; `canBeRetried` is `"True"` for 408, 429 and 5xx, else `"False"`
 are JSON (`Content-Type: application/json`, else 415), at most 4 MiB (else 413). A database that
 is unavailable or busy gets 503.
 
+**Rate limit**: each API client may make `RATE_LIMIT_API` requests (by default 1200 a minute,
+all its keys together); beyond it, 429 with `Retry-After` (seconds).
+
 **Availability**: only companies in the US and Canada (any other `country` is a 400 naming it). A
 company may be created without a country: the Link pages then ask the SMB user, and credentials
 answer 400 naming `country` until it is known. While the operator has not switched the

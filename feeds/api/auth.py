@@ -8,11 +8,14 @@ import base64
 import binascii
 import datetime as dt
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security.http import HttpAuthBase
 
 from accounts.models import ApiKey
+from feeds import ratelimits
+from feeds.api.errors import ApiError
 
 # last_used is a hint for operators; one write per key every few minutes is plenty.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
@@ -24,6 +27,14 @@ def _authenticate(request: HttpRequest, key: str) -> ApiKey | None:
         return None
     api_key = ApiKey.authenticate(key)
     if api_key is not None:
+        try:
+            ratelimits.check(request, "api", str(api_key.client_id), settings.RATE_LIMIT_API)
+        except ratelimits.RateLimited as exc:
+            raise ApiError(
+                429,
+                f"Too many requests for this API client; retry after {exc.retry_after} seconds.",
+                headers={"Retry-After": str(exc.retry_after)},
+            ) from None
         now = timezone.now()
         if api_key.last_used is None or api_key.last_used < now - LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=api_key.pk).update(last_used=now)

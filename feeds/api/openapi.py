@@ -102,13 +102,13 @@ ERROR_DESCRIPTIONS = {
     413: "The body is larger than the limit (4 MiB).",
     415: "The body is not sent as `application/json`.",
     422: "The `Idempotency-Key` was used before with a different body.",
-    429: "Never returned: linksite does not limit request rates; listed for compatibility with "
-    "clients of the hosted service.",
+    429: "Too many requests for this API client (RATE_LIMIT_API, by default 1200 a minute); "
+    "retry after the `Retry-After` header's seconds.",
     500: "An unexpected failure on our side; quote the correlationId to support.",
     503: 'The database is unavailable or busy; retry later (`canBeRetried` is "True").',
 }
 COMPATIBILITY = (401, 402, 403, 429, 500, 503)
-ALWAYS = (401, 500, 503)  # on our own operations too
+ALWAYS = (401, 429, 500, 503)  # on our own operations too
 
 ERROR_SCHEMA = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 

@@ -14,18 +14,15 @@ import base64
 import binascii
 import datetime as dt
 import logging
-import math
-import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.audit import Actor
 from accounts.models import PartnerKey
-from feeds import credentials
+from feeds import credentials, ratelimits
 from feeds.models import CredentialSet
 
 logger = logging.getLogger("linksite.idx")
@@ -33,7 +30,6 @@ logger = logging.getLogger("linksite.idx")
 QBO = Actor.qbo()
 # last_used of an admin key is a hint for operators; one write every few minutes is plenty.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
-WINDOW_SECONDS = 60
 
 
 class Refused(Exception):
@@ -83,21 +79,14 @@ def basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
     return username[:100], password[:100]
 
 
-def count_request(key_id: str) -> None:
-    """One more request for this partner key in the current minute; RateLimited beyond
-    IDX_RATE_LIMIT_PER_MINUTE. A fixed window in the cache (shared by every process when the
-    cache is Redis, per process otherwise)."""
-    now = time.time()
-    window = int(now // WINDOW_SECONDS)
-    name = f"idx-rate:{key_id}:{window}"
-    cache.add(name, 0, WINDOW_SECONDS + 5)
+def count_request(request: HttpRequest, key_id: str) -> None:
+    """One more request for this partner key; RateLimited beyond IDX_RATE_LIMIT_PER_MINUTE
+    (`feeds.ratelimits`: shared by every process when the cache is Redis, per process
+    otherwise)."""
     try:
-        count = cache.incr(name)
-    except ValueError:  # evicted between add and incr
-        cache.add(name, 1, WINDOW_SECONDS + 5)
-        count = 1
-    if count > settings.IDX_RATE_LIMIT_PER_MINUTE:
-        raise RateLimited(max(1, math.ceil((window + 1) * WINDOW_SECONDS - now)))
+        ratelimits.check(request, "idx", key_id, f"{settings.IDX_RATE_LIMIT_PER_MINUTE}/m")
+    except ratelimits.RateLimited as exc:
+        raise RateLimited(exc.retry_after) from None
 
 
 def authenticate(request: HttpRequest) -> CredentialSet:
@@ -107,12 +96,12 @@ def authenticate(request: HttpRequest) -> CredentialSet:
     if key_id is None or pair is None:
         # Calls without a known partner key share one count, so that they cannot make linksite
         # spend a slow hash on each of any number of them.
-        count_request("unknown")
+        count_request(request, "unknown")
         credentials.check_nothing(pair[1] if pair else "")
         # Nothing is stored for a call that names no known partner key: a log line, no key.
         logger.info("IDX call refused: partner key or Authorization header not accepted")
         raise Refused
-    count_request(key_id)
+    count_request(request, key_id)
     try:
         credential_set = credentials.authenticate_pull(*pair, actor=QBO)
     except credentials.CredentialError as exc:

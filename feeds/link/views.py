@@ -116,6 +116,13 @@ def problem(
                 "United States. Please contact %(institution)s."
             ),
         ),
+        "busy": (
+            _("Too many requests"),
+            _(
+                "Too many requests came from your network in a short time. Wait a minute, then "
+                "try again."
+            ),
+        ),
         "deauthorized": (
             _("This connection was closed"),
             _(
@@ -145,6 +152,7 @@ PROBLEM_STATUS = {
     "unavailable": 403,
     "country": 403,
     "deauthorized": 410,
+    "busy": 429,
 }
 
 
