@@ -60,6 +60,28 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+def secret_shown_once(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    template: str,
+    title: str,
+    secret: Any,
+    **context: Any,
+) -> TemplateResponse:
+    """The page that follows the creation of a key or secret: the only time it is shown, so
+    the page is never stored by a cache (only a hash or seed is kept)."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": title,
+        "secret": secret,
+        **context,
+    }
+    response = TemplateResponse(request, template, context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 class OrganizationSettingsForm(forms.ModelForm):
     logo_file = forms.FileField(
         label=_("Upload a new logo"),
@@ -277,16 +299,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def response_add(
         self, request: HttpRequest, obj: ApiKey, post_url_continue: Any = None
     ) -> HttpResponse:
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": _("API key created"),
-            "api_key": obj,
-            "secret": request._new_api_key,  # type: ignore[attr-defined]
-        }
-        response = TemplateResponse(request, "admin/accounts/apikey/created.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        return secret_shown_once(
+            self,
+            request,
+            "admin/accounts/apikey/created.html",
+            _("API key created"),
+            request._new_api_key,  # type: ignore[attr-defined]
+            api_key=obj,
+        )
 
     @admin.action(description=_("Revoke selected API keys"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
@@ -337,16 +357,14 @@ class PartnerKeyAdmin(admin.ModelAdmin):
     def response_add(
         self, request: HttpRequest, obj: PartnerKey, post_url_continue: Any = None
     ) -> HttpResponse:
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": _("Partner key created"),
-            "partner_key": obj,
-            "secret": request._new_partner_key,  # type: ignore[attr-defined]
-        }
-        response = TemplateResponse(request, "admin/accounts/partnerkey/created.html", context)
-        response["Cache-Control"] = "no-store"
-        return response
+        return secret_shown_once(
+            self,
+            request,
+            "admin/accounts/partnerkey/created.html",
+            _("Partner key created"),
+            request._new_partner_key,  # type: ignore[attr-defined]
+            partner_key=obj,
+        )
 
     @admin.action(description=_("Revoke selected partner keys"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[PartnerKey]) -> None:

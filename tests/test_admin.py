@@ -28,7 +28,15 @@ from accounts.models import (
     PartnerKey,
 )
 from feeds.link_urls import LinkTokenError, make_token, read_token
-from feeds.models import CredentialSet, DeliveryBatch, LinkSession
+from feeds.models import (
+    CredentialSet,
+    DeliveryBatch,
+    LinkSession,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookSecret,
+)
 from qbo_sandbox.models import (
     ChartAccount,
     LinkedFeed,
@@ -62,6 +70,12 @@ def everything(alice, operator):
         credential_set=cred, connection=alice.connection, expires=timezone.now()
     )
     AuditEvent.objects.create(actor_type="system", action="test.event")
+    endpoint = WebhookEndpoint.objects.create(client=alice.company.client, url="https://x.example")
+    WebhookSecret.objects.create(endpoint=endpoint, seed="0" * 64)
+    event = WebhookEvent.objects.create(
+        client=alice.company.client, event_type="connection.created", body="{}"
+    )
+    WebhookDelivery.objects.create(event=event, endpoint=endpoint, last_error="timed out")
     Schedule.objects.create(name="x", func="feeds.tasks.daily_maintenance", schedule_type="D")
     Group.objects.create(name="support")
     now = timezone.now()
