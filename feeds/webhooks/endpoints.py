@@ -5,6 +5,7 @@ one keeps signing for 24 hours), deleting it, a test event, and sending deliveri
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -175,10 +176,10 @@ def replay(deliveries: Iterable[WebhookDelivery], *, actor: Actor) -> int:
             lease_owner="",
             lease_until=None,
         )
-        endpoint_ids = set(
+        per_endpoint = Counter(
             WebhookDelivery.objects.filter(pk__in=ids).values_list("endpoint_id", flat=True)
         )
-        for endpoint_id in endpoint_ids:
-            record(actor, "webhook.replayed", None, endpoint=str(endpoint_id), deliveries=count)
-        outbox.announce(endpoint_ids)
+        for endpoint_id, replayed in sorted(per_endpoint.items()):
+            record(actor, "webhook.replayed", None, endpoint=str(endpoint_id), deliveries=replayed)
+        outbox.announce(per_endpoint)
     return count
