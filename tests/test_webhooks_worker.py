@@ -91,14 +91,20 @@ def all_delivered() -> bool:
     return not undelivered().exists()
 
 
-def deliver_everything(timeout: float, every: float = 1.0) -> None:
+def deliver_everything(receiver: Receiver, timeout: float, every: float = 1.0) -> None:
     """Run the sweep every `every` seconds until no delivery is left pending."""
     deadline = time.monotonic() + timeout
     while not all_delivered():
+        failed = undelivered().filter(status=WebhookDeliveryStatus.FAILED)
+        assert not failed.exists(), (
+            f"{list(failed.values(*STUCK))}; receiver: {dict(receiver.answers)}, "
+            f"unverified {receiver.unverified[:5]}"
+        )
         assert time.monotonic() < deadline, (
             f"not delivered after {timeout:.0f}s: "
             f"{Counter(WebhookDelivery.objects.values_list('status', flat=True))}; "
-            f"{list(undelivered().values(*STUCK)[:5])}"
+            f"{list(undelivered().values(*STUCK)[:5])}; receiver: {dict(receiver.answers)}, "
+            f"unverified {receiver.unverified[:5]}"
         )
         sweep()
         time.sleep(every)
@@ -176,7 +182,7 @@ def test_503s_timeouts_and_dropped_connections_lose_no_event(clusters, hooks):
     start = time.monotonic()
     open_connections(hooks.company, 250)
     assert WebhookEvent.objects.count() == 250
-    deliver_everything(150)
+    deliver_everything(receiver, 150)
     took = time.monotonic() - start
     counts = assert_every_event_arrived_once_or_as_a_copy(receiver)
     report("faults", counts, took)
@@ -206,7 +212,7 @@ def test_a_worker_killed_mid_delivery_loses_no_event(clusters, hooks):
     receiver.faults = Faults()
     clusters(**WEBHOOK_ENV)
     # What the dead senders held waits for their claims to run out (12 s), then the sweep.
-    deliver_everything(60)
+    deliver_everything(receiver, 60)
     took = time.monotonic() - start
     counts = assert_every_event_arrived_once_or_as_a_copy(receiver)
     counts = {
