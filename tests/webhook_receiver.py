@@ -11,6 +11,7 @@ told to misbehave: answer 503 to a share of requests, answer late, or drop the c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -151,12 +152,14 @@ class Receiver:
                 pass
 
             def _answer(self, status: int, text: bytes = b"", extra: dict | None = None) -> None:
-                self.send_response(status)
-                for name, value in (extra or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(text)))
-                self.end_headers()
-                self.wfile.write(text)
+                # A sender that gave up waiting (a slow answer) has closed the connection.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_response(status)
+                    for name, value in (extra or {}).items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(text)))
+                    self.end_headers()
+                    self.wfile.write(text)
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 length = int(self.headers.get("Content-Length") or 0)
@@ -169,6 +172,8 @@ class Receiver:
                     self.connection.shutdown(2)
                     return
                 if decision == "slow":
+                    with receiver._lock:
+                        receiver.answers["slow"] += 1
                     time.sleep(receiver.faults.delay)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if receiver.verify and not receiver._verified(body, headers):
