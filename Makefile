@@ -37,6 +37,7 @@ bench: install-dev
 	$(BIN)/python bench/link_pages.py
 	$(BIN)/python bench/growth.py
 	$(BIN)/python bench/pull.py
+	$(BIN)/python bench/webhooks.py
 
 lint: install-dev
 	$(BIN)/ruff check .
