@@ -829,3 +829,26 @@ def test_a_committed_event_asks_the_worker_to_send_it_at_once(
     assert [(t["func"], t["args"]) for t in queued] == [
         ("feeds.tasks.send_webhooks", (hooks.endpoint["id"],))
     ]
+
+
+def test_a_sender_for_one_endpoint_waits_for_the_first_retry_not_the_sweep(hooks, alice):
+    waits: list[float] = []
+    hooks.receiver.faults.status = 503
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        hooks.receiver.faults.status = None  # the receiver is back by then
+        WebhookDelivery.objects.update(next_attempt=timezone.now())
+
+    connection_rules.open_connection(alice.company, actor=Actor.system())
+    result = sending.deliver_due(hooks.endpoint["id"], budget=60, sleep=sleep)
+    assert len(waits) == 1 and 4.5 * 0.9 <= waits[0] <= 5.5 * 1.1 + 0.1
+    assert (result.retrying, result.delivered) == (1, 1)
+    assert hooks.receiver.types() == ["connection.created"]
+    # Nothing due soon: the sender ends at once (the sweep has the later retries).
+    connection_rules.open_connection(alice.company, actor=Actor.system())
+    WebhookDelivery.objects.filter(status="pending").update(
+        next_attempt=timezone.now() + dt.timedelta(minutes=5)
+    )
+    assert sending.deliver_due(hooks.endpoint["id"], budget=60, sleep=sleep).delivered == 0
+    assert len(waits) == 1

@@ -47,6 +47,8 @@ ANSWER_READ = 64 * 1024
 # A 429 without a usable Retry-After waits this long.
 DEFAULT_RETRY_AFTER = 60.0
 USER_AGENT = "linksite-webhooks/1"
+# A sender for one endpoint waits this long at most for a retry about to come due.
+SHORT_WAIT = 15.0
 
 
 def schedule() -> Spread:
@@ -96,9 +98,12 @@ def deliver_due(
     *,
     budget: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Result:
     """Send what is due (to one endpoint, or any), a claim at a time, until nothing is due or
-    `budget` seconds are spent (then `continued`: the caller queues the rest)."""
+    `budget` seconds are spent (then `continued`: the caller queues the rest). A sender for one
+    endpoint waits for a retry due within SHORT_WAIT seconds (the first retry, 5 s after a
+    failure, and what waits with it) rather than leave it to the next minute's sweep."""
     result = Result()
     started = clock()
     with addresses.session() as session:
@@ -118,8 +123,30 @@ def deliver_due(
                 order=("next_attempt", "pk"),
             )
             if not taken:
-                return result
+                soon = None if endpoint_id is None else _due_soon(endpoint_id, now)
+                left = None if budget is None else budget - (clock() - started)
+                if soon is None or (left is not None and soon >= left):
+                    return result
+                sleep(soon)
+                continue
             _send_claimed(session, owner, result)
+
+
+def _due_soon(endpoint_id: Any, now: dt.datetime) -> float | None:
+    """Seconds until the endpoint's next pending delivery, if that is within SHORT_WAIT."""
+    upcoming = (
+        WebhookDelivery.objects.filter(
+            endpoint_id=endpoint_id,
+            status=WebhookDeliveryStatus.PENDING,
+            endpoint__disabled=False,
+            next_attempt__lte=now + dt.timedelta(seconds=SHORT_WAIT),
+        )
+        .filter(leases.free(LEASE, now))
+        .order_by("next_attempt")
+        .values_list("next_attempt", flat=True)
+        .first()
+    )
+    return None if upcoming is None else max(0.0, (upcoming - now).total_seconds()) + 0.05
 
 
 def _send_claimed(session: requests.Session, owner: str, result: Result) -> None:
