@@ -10,6 +10,7 @@ import html
 import json
 import re
 import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,11 +38,23 @@ SECRET = "test-signing-secret-" + "s" * 32
 # Helpers -----------------------------------------------------------------------------------
 
 
-def signed(body: bytes, *, key: str = KEY, secret: str = SECRET, t: int | None = None) -> dict:
-    """Sign independently of qbo_sandbox.signing, so the test checks the protocol itself."""
+def signed(
+    body: bytes,
+    *,
+    key: str = KEY,
+    secret: str = SECRET,
+    t: int | None = None,
+    method: str = "POST",
+    path: str = "/qbo-sandbox/api/v1/feeds/feed-1/transactions",
+    request_id: str | None = None,
+) -> dict:
+    """Sign independently of qbo_sandbox.signing, so the test checks the protocol itself:
+    "<t>.<METHOD>.<path>.<request id>.<raw body>"."""
     t = int(time.time()) if t is None else t
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"X-Partner-Key": key, "X-Signature": f"t={t},v1={mac}"}
+    request_id = uuid.uuid4().hex if request_id is None else request_id
+    message = f"{t}.{method}.{path}.{request_id}.".encode() + body
+    mac = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return {"X-Partner-Key": key, "X-Request-Id": request_id, "X-Signature": f"t={t},v1={mac}"}
 
 
 def txn(txn_id: str, amount: str = "-12.50", day: dt.date | None = None, **extra) -> dict:
@@ -68,7 +81,11 @@ def push(client, feed_id: str, body: bytes, headers: dict | None = None):
         f"/qbo-sandbox/api/v1/feeds/{feed_id}/transactions",
         data=body,
         content_type="application/json",
-        headers=signed(body) if headers is None else headers,
+        headers=(
+            signed(body, path=f"/qbo-sandbox/api/v1/feeds/{feed_id}/transactions")
+            if headers is None
+            else headers
+        ),
     )
 
 
