@@ -55,7 +55,8 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise BadBody(f"{name} is not a number JSON allows")
 
     try:
-        value = json.loads(raw, parse_constant=refuse_constant)
+        # Decoded here: json.loads would take UTF-16 and UTF-32 bytes too.
+        value = json.loads(raw.decode("utf-8"), parse_constant=refuse_constant)
     except BadBody:
         raise
     except UnicodeDecodeError:
