@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from urllib.parse import urlsplit
 import os
 import subprocess
 import sys
@@ -173,7 +174,13 @@ def inner_bare(feed_id: str, count: int, size: int = 1000) -> dict:
         data = json.dumps(body, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
-            **signing.sign(settings.QBO_PARTNER_KEY, settings.QBO_SIGNING_SECRET, data),
+            **signing.sign(
+                settings.QBO_PARTNER_KEY,
+                settings.QBO_SIGNING_SECRET,
+                "POST",
+                urlsplit(url).path,
+                data,
+            ),
         }
         response = session.post(url, data=data, headers=headers, timeout=(5, 60))
         assert response.status_code == 200, response.text

@@ -90,7 +90,7 @@ def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
         expired = expired.exclude(used__isnull=False, revoked__isnull=True)
     summary["credential_sets_purged"] = expired.delete()[1].get(CredentialSet._meta.label, 0)
     summary["idempotency_keys_purged"] = idempotency.purge(now)
-    # Signatures older than the protocol's window can no longer be replayed.
+    # Request ids older than the protocol's window can no longer be replayed.
     ReplayGuard.objects.filter(seen__lt=now - dt.timedelta(minutes=10)).delete()
     # Push locks of feeds deleted with their source account.
     FeedPushLock.objects.exclude(feed_id__in=Feed.objects.values("pk")).delete()

@@ -579,18 +579,19 @@ class IdempotencyKey(models.Model):
 
 
 class ReplayGuard(models.Model):
-    """QBO requests already accepted (a hash of method, path and signature): within the 5-minute
-    window a signed request is accepted once. Old rows are purged by the daily maintenance."""
+    """QBO requests already accepted, by request id (a hash of the partner key and the
+    `X-Request-Id`, `signing.replay_key`): within the 5-minute window a request id is accepted
+    once. Rows older than the window can match nothing; the daily maintenance purges them."""
 
-    signature = models.CharField(max_length=64, primary_key=True)
+    request_key = models.CharField(max_length=64, primary_key=True)
     seen = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        verbose_name = _("accepted QBO signature")
-        verbose_name_plural = _("accepted QBO signatures")
+        verbose_name = _("accepted QBO request")
+        verbose_name_plural = _("accepted QBO requests")
 
     def __str__(self) -> str:
-        return self.signature
+        return self.request_key
 
 
 # Webhooks (`product.md` §13) ------------------------------------------------------------------

@@ -4,10 +4,8 @@ over `requests`, nothing else. Settings are read at call time."""
 from __future__ import annotations
 
 import json
-import threading
-import time
-import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -16,33 +14,6 @@ from qbo_sandbox import signing
 
 # Seconds: connecting, then reading the answer.
 TIMEOUT = (5.0, 20.0)
-
-
-class _SignatureLedger:
-    """linksite accepts a signature once per method and path. The signature covers only the
-    second and the body, so two identical requests in one second (two institution searches, a
-    GET's body is empty) would sign alike: the second then waits for the next second."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.second = 0
-        self.sent: set[tuple[str, str, str]] = set()
-
-    def headers(self, method: str, url: str, body: bytes) -> dict[str, str]:
-        while True:
-            headers = signing.sign(body)
-            second = int(headers["X-Signature"].split(",")[0][2:])
-            with self.lock:
-                if second != self.second:
-                    self.second, self.sent = second, set()
-                key = (method, url, headers["X-Signature"])
-                if key not in self.sent:
-                    self.sent.add(key)
-                    return headers
-            time.sleep(1.001 - time.time() % 1)
-
-
-_ledger = _SignatureLedger()
 
 
 class LinksiteUnavailable(Exception):
@@ -63,8 +34,12 @@ def call(method: str, path: str, payload: dict[str, Any] | None = None) -> dict[
     """Send one signed request to `{LINKSITE_URL}/qbo/v1/{path}`; return the JSON answer of a
     2xx, raise LinksiteRefused for a 4xx/5xx with a JSON error, LinksiteUnavailable otherwise."""
     body = b"" if payload is None else json.dumps(payload).encode()
-    url = f"{settings.LINKSITE_URL.rstrip('/')}/qbo/v1/{path.lstrip('/')}"
-    headers = _ledger.headers(method, url, body)
+    url = requests.utils.requote_uri(
+        f"{settings.LINKSITE_URL.rstrip('/')}/qbo/v1/{path.lstrip('/')}"
+    )
+    # A new request id each time: two identical requests, even in the same second, are two
+    # requests. The path is signed as it goes on the wire.
+    headers = signing.sign(method, urlsplit(url).path, body)
     if payload is not None:
         headers["Content-Type"] = "application/json"
     try:
@@ -99,10 +74,9 @@ def link_feeds(link_session_id: str, feeds: list[dict[str, Any]]) -> dict[str, A
 
 
 def _feed_action(feed_id: str, action: str) -> dict[str, Any]:
-    # The body names the feed (the path is not signed) and a request id, so every press of
-    # Update is a distinct signed request.
-    body = {"feedId": feed_id, "requestId": uuid.uuid4().hex}
-    return call("POST", f"feeds/{requests.utils.quote(feed_id, safe='')}/{action}", body)
+    # The signature covers the path (the feed) and a request id of its own, so every press of
+    # Update is a distinct signed request; the signed body is empty.
+    return call("POST", f"feeds/{requests.utils.quote(feed_id, safe='')}/{action}")
 
 
 def refresh(feed_id: str) -> dict[str, Any]:

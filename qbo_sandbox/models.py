@@ -314,3 +314,18 @@ class FaultSettings(models.Model):
     @classmethod
     def load(cls) -> FaultSettings:
         return cls.objects.get_or_create(pk=1)[0]
+
+
+class SeenRequest(models.Model):
+    """Requests from linksite already accepted, by a hash of partner key and X-Request-Id: a
+    request id is accepted once within the 5-minute window (`signing.accept_once`)."""
+
+    request_key = models.CharField(_("request key"), max_length=64, primary_key=True)
+    seen = models.DateTimeField(_("seen"), db_index=True)
+
+    class Meta:
+        verbose_name = _("accepted request")
+        verbose_name_plural = _("accepted requests")
+
+    def __str__(self) -> str:
+        return self.request_key

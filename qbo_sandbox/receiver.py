@@ -2,9 +2,10 @@
 (`product.md` §6), where linksite pushes batches.
 
 Order of work: injected faults first (they stand for the network and QBO's front end: latency,
-dropped connections, 503, 429, timeouts), then the signature (401, nothing changed), the feed
-(404 unknown, 410 disconnected or forced), the body (400, nothing stored), then de-duplication by
-`batchId` and by transaction `id` within the feed. Every path answers JSON; none is a 500."""
+dropped connections, 503, 429, timeouts), then the signature and the request id (401, nothing
+changed), the feed (404 unknown, 410 disconnected or forced), the body (400, nothing stored),
+then de-duplication by `batchId` and by transaction `id` within the feed. Every path answers
+JSON; none is a 500."""
 
 from __future__ import annotations
 
@@ -233,8 +234,12 @@ def _receive(request: HttpRequest, feed_id: str) -> HttpResponse:
         time.sleep(faults.timeout_seconds)
 
     body = request.body
+    raw_uri = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
     try:
-        signing.verify(request.headers, body)
+        request_id = signing.verify(
+            request.headers, request.method, signing.paths_of(request.path, raw_uri), body
+        )
+        signing.accept_once(request_id)
     except signing.SignatureError as exc:
         return _error(401, "unauthorized", str(exc))
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import json
 import threading
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
@@ -34,18 +37,37 @@ def frozen():
         yield traveller
 
 
-def call(client, path: str, body=None, *, method="POST", key=None, secret=None, at=None, **hdr):
+def call(
+    client,
+    path: str,
+    body=None,
+    *,
+    method="POST",
+    key=None,
+    secret=None,
+    at=None,
+    request_id=None,
+    signed_method=None,
+    signed_path=None,
+    **hdr,
+):
+    """Send a request to linksite as QBO does, signed for its method and path (as sent, without
+    the query string) under a new request id, unless told otherwise; `hdr` adds or overrides
+    headers."""
     raw = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     headers = signing.sign(
         settings.QBO_PARTNER_KEY if key is None else key,
         settings.QBO_SIGNING_SECRET if secret is None else secret,
+        signed_method or method,
+        urlsplit(path).path if signed_path is None else signed_path,
         raw,
+        request_id=request_id,
         now=at,
     )
     headers.update(hdr)
     if method == "GET":
         return client.get(path, headers=headers)
-    return client.post(path, data=raw, content_type="application/json", headers=headers)
+    return client.generic(method, path, raw, content_type="application/json", headers=headers)
 
 
 @pytest.fixture
@@ -112,50 +134,165 @@ def test_a_badly_signed_request_is_refused_and_changes_nothing(client, issued, t
 
 def test_an_altered_body_is_refused(client, issued):
     credential_set, password = issued
+    path = "/qbo/v1/credentials/verify"
     raw = json.dumps({"username": credential_set.username, "password": password}).encode()
-    headers = signing.sign(settings.QBO_PARTNER_KEY, settings.QBO_SIGNING_SECRET, raw)
+    headers = signing.sign(settings.QBO_PARTNER_KEY, settings.QBO_SIGNING_SECRET, "POST", path, raw)
     altered = raw.replace(b'"password"', b'"password" ')
-    response = client.post(
-        "/qbo/v1/credentials/verify", altered, content_type="application/json", headers=headers
-    )
+    response = client.post(path, altered, content_type="application/json", headers=headers)
     assert response.status_code == 401
     assert CredentialSet.objects.get(pk=credential_set.pk).used is None
 
 
-def test_a_replayed_request_is_refused(client, alice, enabled):
+def test_the_signing_string_is_time_method_path_request_id_and_body():
+    headers = signing.sign(
+        "pk", "secret", "post", "/qbo/v1/feeds", b'{"a":1}', request_id="r-1", now=1700000000
+    )
+    expected = hmac.new(
+        b"secret", b'1700000000.POST./qbo/v1/feeds.r-1.{"a":1}', hashlib.sha256
+    ).hexdigest()
+    assert headers == {
+        "X-Partner-Key": "pk",
+        "X-Request-Id": "r-1",
+        "X-Signature": f"t=1700000000,v1={expected}",
+    }
+
+
+def test_two_identical_genuine_requests_in_the_same_second_are_both_accepted(
+    client, alice, enabled
+):
     feed = link_one(alice)
-    raw = b""
-    headers = signing.sign(settings.QBO_PARTNER_KEY, settings.QBO_SIGNING_SECRET, raw)
     path = f"/qbo/v1/feeds/{feed.pk}/refresh"
-    first = client.post(path, raw, content_type="application/json", headers=headers)
-    again = client.post(path, raw, content_type="application/json", headers=headers)
+    assert [call(client, path).status_code for _ in range(2)] == [202, 202]
+    assert [call(client, "/qbo/v1/institution", method="GET").status_code for _ in range(2)] == [
+        200,
+        200,
+    ]
+    assert OrmQ.objects.count() == 2
+
+
+def test_a_replayed_request_id_is_refused(client, alice, enabled):
+    feed = link_one(alice)
+    path = f"/qbo/v1/feeds/{feed.pk}/refresh"
+    first = call(client, path, request_id="r-1")
+    again = call(client, path, request_id="r-1")  # signed anew: a new signature, the same id
     assert (first.status_code, again.status_code) == (202, 401)
+    assert again.json() == {
+        "error": "unauthorized",
+        "message": "This request id was already used.",
+    }
     assert OrmQ.objects.count() == 1
 
 
-def test_a_signature_is_accepted_once_whatever_the_path(client, alice, enabled):
+def test_a_request_id_is_remembered_through_the_window_and_purged_after(
+    client, alice, enabled, frozen
+):
+    from feeds.maintenance import run_daily_maintenance
+    from feeds.models import ReplayGuard
+
     feed = link_one(alice)
-    raw = b""
-    headers = signing.sign(settings.QBO_PARTNER_KEY, settings.QBO_SIGNING_SECRET, raw)
-    # A captured institution lookup cannot be replayed as a disconnect.
-    assert client.get("/qbo/v1/institution", headers=headers).status_code == 200
-    replayed = client.post(
-        f"/qbo/v1/feeds/{feed.pk}/disconnect", raw, content_type="application/json", headers=headers
-    )
-    assert replayed.status_code == 401
+    path = f"/qbo/v1/feeds/{feed.pk}/refresh"
+    assert call(client, path, request_id="r-1").status_code == 202
+    frozen.shift(dt.timedelta(minutes=4, seconds=59))
+    run_daily_maintenance()
+    assert call(client, path, request_id="r-1").status_code == 401
+    assert ReplayGuard.objects.count() == 1
+    frozen.shift(dt.timedelta(minutes=6))
+    run_daily_maintenance()
+    assert ReplayGuard.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "signed_for",
+    [
+        {"signed_path": "/qbo/v1/institution"},
+        {"signed_path": "/qbo/v1/feeds/fd_other/disconnect"},
+        {"signed_method": "GET"},
+        {"signed_method": "PUT"},
+    ],
+    ids=["another path", "another feed", "GET", "PUT"],
+)
+def test_a_signature_made_for_another_path_or_method_is_refused(client, alice, enabled, signed_for):
+    feed = link_one(alice)
+    response = call(client, f"/qbo/v1/feeds/{feed.pk}/disconnect", **signed_for)
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
     assert Feed.objects.get(pk=feed.pk).disabled_on_utc is None
+
+
+def test_the_path_is_signed_without_the_query_string(client, enabled):
+    response = call(client, "/qbo/v1/institution?q=maple", method="GET")
+    assert response.status_code == 200
+    signed_with_query = call(
+        client,
+        "/qbo/v1/institution?q=maple",
+        method="GET",
+        signed_path="/qbo/v1/institution?q=maple",
+    )
+    assert signed_with_query.status_code == 401
+
+
+def test_a_path_is_accepted_signed_as_sent_percent_encoded(client, alice, enabled):
+    # WSGI hands the path over decoded: what needs encoding is encoded again to check it.
+    assert call(client, "/qbo/v1/feeds/fd%20x/refresh").status_code == 404  # not 401
+    # Any other encoding is checked against the raw request URI, where the server keeps it.
+    feed = link_one(alice)
+    encoded = f"/qbo/v1/feeds/{feed.pk}/%72efresh"
+    raw = b""
+    headers = signing.sign(
+        settings.QBO_PARTNER_KEY, settings.QBO_SIGNING_SECRET, "POST", encoded, raw
+    )
+    response = client.post(
+        encoded, raw, content_type="application/json", headers=headers, RAW_URI=encoded + "?x=1"
+    )
+    assert response.status_code == 202
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    [None, "", "x" * 129, "r\u00e9", "r\x7f", "r\t1"],
+    ids=["missing", "empty", "129 characters", "not ASCII", "DEL", "a tab"],
+)
+def test_a_missing_or_bad_request_id_is_refused_and_changes_nothing(client, issued, request_id):
+    credential_set, password = issued
+    path = "/qbo/v1/credentials/verify"
+    raw = json.dumps({"username": credential_set.username, "password": password}).encode()
+    # Signed with that very request id, so only the id itself is wrong.
+    headers = signing.sign(
+        settings.QBO_PARTNER_KEY,
+        settings.QBO_SIGNING_SECRET,
+        "POST",
+        path,
+        raw,
+        request_id=request_id or "",
+    )
+    if request_id is None:
+        del headers["X-Request-Id"]
+    else:
+        headers["X-Request-Id"] = request_id
+    response = client.post(path, raw, content_type="application/json", headers=headers)
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+    assert set(response.json()) == {"error", "message"}
+    assert response.json()["error"] == "unauthorized"
+    assert CredentialSet.objects.get(pk=credential_set.pk).used is None
+    assert LinkSession.objects.count() == 0
+
+
+def test_request_ids_of_128_printable_characters_are_accepted(client, enabled):
+    for request_id in ("x" * 128, "a", " ~!#$%&'()*+,-./:;<=>?@[]^_`{|}"):
+        response = call(client, "/qbo/v1/institution", method="GET", request_id=request_id)
+        assert response.status_code == 200, (request_id, response.content)
 
 
 def test_two_updates_in_the_same_second_to_two_feeds_are_both_accepted(client, alice, enabled):
     first, second = link_one(alice), link_one(alice, alice.card)
     for feed in (first, second):
-        body = {"feedId": feed.pk, "requestId": f"r-{feed.pk}"}
-        assert call(client, f"/qbo/v1/feeds/{feed.pk}/refresh", body).status_code == 202
+        assert call(client, f"/qbo/v1/feeds/{feed.pk}/refresh").status_code == 202
 
 
 def test_a_body_naming_another_feed_is_refused(client, alice, enabled):
     feed = link_one(alice)
-    body = {"feedId": "fd_other", "requestId": "r-1"}
+    body = {"feedId": "fd_other"}
     assert call(client, f"/qbo/v1/feeds/{feed.pk}/disconnect", body).status_code == 404
     assert Feed.objects.get(pk=feed.pk).disabled_on_utc is None
 
@@ -164,6 +301,152 @@ def test_a_missing_signature_is_refused(client, enabled):
     response = client.get("/qbo/v1/institution")
     assert response.status_code == 401
     assert response["Content-Type"] == "application/json"
+
+
+# Hostile bodies ---------------------------------------------------------------------------------
+
+
+def _nothing_changed(credential_set) -> None:
+    assert CredentialSet.objects.get(pk=credential_set.pk).used is None
+    assert CredentialSet.objects.get(pk=credential_set.pk).failed_attempts == 0
+    assert LinkSession.objects.count() == 0
+
+
+def _json_error(response, status: int) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    answer = response.json()
+    assert set(answer) == {"error", "message"}
+    return answer
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"username": "\\ud800", "password": "x"}',
+        b'{"username": "alice\\udfff", "password": "x"}',
+        b'{"username": "a", "password": "\\ud800"}',
+        b'{"\\ud800": 1, "username": "a", "password": "x"}',
+        b'{"username": "a\\u0000b", "password": "x"}',
+        b'{"username": "\xff\xfe", "password": "x"}',
+        '{"username": "a", "password": "x"}'.encode("utf-16"),
+        b'{"username": "a", "password": NaN}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"username": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b"not json",
+        b'"a string"',
+        b"[]",
+        b"null",
+        b"12",
+    ],
+    ids=[
+        "lone high surrogate",
+        "lone low surrogate",
+        "surrogate password",
+        "surrogate key",
+        "NUL",
+        "not UTF-8",
+        "UTF-16",
+        "NaN",
+        "deep array",
+        "deep username",
+        "not JSON",
+        "a string",
+        "an array",
+        "null",
+        "a number",
+    ],
+)
+def test_a_hostile_signed_body_is_a_json_400_that_changes_nothing(client, issued, raw):
+    credential_set, _password = issued
+    response = call(client, "/qbo/v1/credentials/verify", raw)
+    assert _json_error(response, 400)["error"] == "bad_request"
+    _nothing_changed(credential_set)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": 1, "password": "x"},
+        {"username": None, "password": "x"},
+        {"username": ["a"], "password": "x"},
+        {"username": {"a": 1}, "password": "x"},
+        {"username": "a", "password": True},
+        {},
+    ],
+)
+def test_any_json_type_at_a_credentials_field_is_a_json_400(client, issued, body):
+    credential_set, _password = issued
+    assert _json_error(call(client, "/qbo/v1/credentials/verify", body), 400)
+    _nothing_changed(credential_set)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"linkSessionId": {"a": 1}, "feeds": [feed_item()]},
+        {"linkSessionId": 10**100, "feeds": [feed_item()]},
+        {"linkSessionId": "x\u0000", "feeds": [feed_item()]},
+        {"linkSessionId": None, "feeds": None},
+    ],
+)
+def test_any_json_type_at_a_link_field_is_a_json_4xx(client, enabled, body):
+    response = call(client, "/qbo/v1/feeds", body)
+    assert response.status_code in (400, 401), response.content
+    _json_error(response, response.status_code)
+    assert Feed.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "sourceAccountId",
+        "targetAccountId",
+        "targetAccountName",
+        "targetAccountType",
+        "feedStartDate",
+    ],
+)
+@pytest.mark.parametrize("value", [None, 1, 1.5, True, [], {}, "", "\u00e9" * 300])
+def test_any_json_type_at_a_planned_feed_field_is_a_json_400(client, session, field, value):
+    response = call(
+        client,
+        "/qbo/v1/feeds",
+        {"linkSessionId": session["linkSessionId"], "feeds": [feed_item(**{field: value})]},
+    )
+    assert _json_error(response, 400)
+    assert Feed.objects.count() == 0
+    assert LinkSession.objects.get().completed is None
+
+
+def test_a_body_over_the_limit_is_a_json_413_that_changes_nothing(client, issued, settings):
+    credential_set, password = issued
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    body = {"username": credential_set.username, "password": password, "pad": "x" * limit}
+    response = call(client, "/qbo/v1/credentials/verify", body)
+    assert _json_error(response, 413)["error"] == "payload_too_large"
+    _nothing_changed(credential_set)
+
+
+def test_a_feed_id_with_a_nul_or_a_slash_is_a_json_404(client, enabled):
+    for path in ("/qbo/v1/feeds/fd%00x/refresh", "/qbo/v1/feeds/a%2Fb/refresh", "/qbo/v1/nowhere"):
+        assert _json_error(call(client, path), 404)
+
+
+def test_the_openapi_document_is_served_without_a_signature(client):
+    response = client.get("/qbo/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["servers"] == [{"url": "/qbo/v1"}]
+    assert set(document["paths"]) == {
+        "/institution",
+        "/credentials/verify",
+        "/feeds",
+        "/feeds/{feedId}/refresh",
+        "/feeds/{feedId}/disconnect",
+    }
+    headers = {p["name"] for p in document["paths"]["/feeds"]["post"]["parameters"]}
+    assert headers == {"X-Partner-Key", "X-Request-Id", "X-Signature"}
 
 
 # Credentials ------------------------------------------------------------------------------------
@@ -328,7 +611,11 @@ def test_linking_after_the_connection_was_deleted_is_refused(client, alice, sess
 
 @pytest.mark.parametrize("stamp", ["t=\u00b2", "t=" + "9" * 5000, "t=abc"])
 def test_a_malformed_signature_header_is_a_401_not_a_crash(client, enabled, stamp):
-    headers = {"X-Partner-Key": settings.QBO_PARTNER_KEY, "X-Signature": f"{stamp},v1=aa"}
+    headers = {
+        "X-Partner-Key": settings.QBO_PARTNER_KEY,
+        "X-Request-Id": "r-1",
+        "X-Signature": f"{stamp},v1=aa",
+    }
     response = client.get("/qbo/v1/institution", headers=headers)
     assert response.status_code == 401
     assert response["Content-Type"] == "application/json"

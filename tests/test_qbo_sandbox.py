@@ -10,6 +10,7 @@ import html
 import json
 import re
 import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,11 +38,23 @@ SECRET = "test-signing-secret-" + "s" * 32
 # Helpers -----------------------------------------------------------------------------------
 
 
-def signed(body: bytes, *, key: str = KEY, secret: str = SECRET, t: int | None = None) -> dict:
-    """Sign independently of qbo_sandbox.signing, so the test checks the protocol itself."""
+def signed(
+    body: bytes,
+    *,
+    key: str = KEY,
+    secret: str = SECRET,
+    t: int | None = None,
+    method: str = "POST",
+    path: str = "/qbo-sandbox/api/v1/feeds/feed-1/transactions",
+    request_id: str | None = None,
+) -> dict:
+    """Sign independently of qbo_sandbox.signing, so the test checks the protocol itself:
+    "<t>.<METHOD>.<path>.<request id>.<raw body>"."""
     t = int(time.time()) if t is None else t
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"X-Partner-Key": key, "X-Signature": f"t={t},v1={mac}"}
+    request_id = uuid.uuid4().hex if request_id is None else request_id
+    message = f"{t}.{method}.{path}.{request_id}.".encode() + body
+    mac = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return {"X-Partner-Key": key, "X-Request-Id": request_id, "X-Signature": f"t={t},v1={mac}"}
 
 
 def txn(txn_id: str, amount: str = "-12.50", day: dt.date | None = None, **extra) -> dict:
@@ -68,7 +81,11 @@ def push(client, feed_id: str, body: bytes, headers: dict | None = None):
         f"/qbo-sandbox/api/v1/feeds/{feed_id}/transactions",
         data=body,
         content_type="application/json",
-        headers=signed(body) if headers is None else headers,
+        headers=(
+            signed(body, path=f"/qbo-sandbox/api/v1/feeds/{feed_id}/transactions")
+            if headers is None
+            else headers
+        ),
     )
 
 
@@ -142,6 +159,55 @@ def test_it_refuses_an_altered_body(client, feed):
     response = push(client, "feed-1", body.replace(b"-12.50", b"-99.50"), headers)
     assert response.status_code == 401
     assert not ReceivedTransaction.objects.exists()
+
+
+def test_it_accepts_a_request_id_once(client, feed):
+    body = batch("b-1", txn("t-1"))
+    first = push(client, "feed-1", body, signed(body, request_id="r-1"))
+    again = push(
+        client,
+        "feed-1",
+        batch("b-2", txn("t-2")),
+        signed(batch("b-2", txn("t-2")), request_id="r-1"),
+    )
+    assert (first.status_code, again.status_code) == (200, 401)
+    assert list(ReceivedBatch.objects.values_list("batch_id", flat=True)) == ["b-1"]
+
+
+def test_two_identical_pushes_in_one_second_with_two_request_ids_both_get_an_answer(client, feed):
+    body = batch("b-1", txn("t-1"))
+    now = int(time.time())
+    answers = [push(client, "feed-1", body, signed(body, t=now)).json() for _ in range(2)]
+    assert answers == [{"accepted": 1, "duplicates": 0}, {"accepted": 0, "duplicates": 1}]
+
+
+@pytest.mark.parametrize(
+    "signed_for",
+    [
+        {"path": "/qbo-sandbox/api/v1/feeds/feed-2/transactions"},
+        {"method": "PUT"},
+        {"method": "post"},  # the method is signed upper case
+    ],
+    ids=["another feed", "another method", "lower-case method"],
+)
+def test_it_refuses_a_signature_for_another_path_or_method(client, feed, signed_for):
+    body = batch("b-1", txn("t-1"))
+    assert push(client, "feed-1", body, signed(body, **signed_for)).status_code == 401
+    assert not ReceivedBatch.objects.exists()
+
+
+@pytest.mark.parametrize("request_id", [None, "", "x" * 129, "r\u00e9"])
+def test_it_refuses_a_missing_or_bad_request_id(client, feed, request_id):
+    body = batch("b-1", txn("t-1"))
+    headers = signed(body, request_id=request_id or "")
+    if request_id is None:
+        del headers["X-Request-Id"]
+    else:
+        headers["X-Request-Id"] = request_id
+    response = push(client, "feed-1", body, headers)
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+    assert not ReceivedBatch.objects.exists()
 
 
 def test_it_refuses_missing_headers(client, feed):
@@ -494,6 +560,13 @@ def test_the_terms_must_be_accepted(client, db):
     response = client.post("/qbo-sandbox/banking/link/terms", {})
     assert response.status_code == 400
     assert "Accept the terms and conditions to continue." in response.content.decode()
+
+
+def test_two_identical_calls_in_one_second_both_go_through(over_http):
+    from qbo_sandbox import linksite
+
+    # Two institution searches sign the same empty body, in the same second, with two ids.
+    assert linksite.institution() == linksite.institution()
 
 
 def test_wrong_credentials_are_refused_as_qbo_would(client, over_http):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from django.conf import settings
@@ -31,11 +31,15 @@ class QboClient:
     def push(self, feed_id: str, payload: dict[str, Any]) -> requests.Response:
         """POST one batch; raises requests' exceptions for timeouts and connection errors."""
         body = json.dumps(payload, separators=(",", ":")).encode()
+        url = requests.utils.requote_uri(
+            f"{self.base_url}/feeds/{quote(feed_id, safe='')}/transactions"
+        )
+        # Each attempt is a request of its own, with its own request id (QBO de-duplicates a
+        # re-sent batch by its batchId); the path is signed as it goes on the wire.
         headers = {
             "Content-Type": "application/json",
-            **signing.sign(self.partner_key, self.secret, body),
+            **signing.sign(self.partner_key, self.secret, "POST", urlsplit(url).path, body),
         }
-        url = f"{self.base_url}/feeds/{quote(feed_id, safe='')}/transactions"
         return self.session.post(url, data=body, headers=headers, timeout=self.timeout)
 
     def send_batch(self, feed_id: str, body: dict[str, Any]) -> wire.Answer:

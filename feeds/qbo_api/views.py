@@ -1,7 +1,8 @@
 """What QBO calls on linksite (`product.md` §6): the institution, verifying one-time credentials,
-linking feeds, Update (refresh) and disconnect. Every request is signed (see `signing`); a bad,
-stale or replayed signature gets 401 and changes nothing. Answers are JSON `{error, message}` on
-failure, in English (QBO shows its own wording to the SMB user)."""
+linking feeds, Update (refresh) and disconnect. Every request is signed (see `signing`); a bad
+or stale signature, or a request id already used, gets 401 and changes nothing. Whatever the
+body (any size, nesting, text or JSON type), the answer is JSON, never a 500: `{error, message}`
+on failure, in English (QBO shows its own wording to the SMB user)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
@@ -24,6 +26,7 @@ from feeds import availability, feed_rules, tasks
 from feeds.credentials import CredentialError, redeem
 from feeds.models import Feed, ReplayGuard, SourceAccountStatus
 from feeds.qbo import signing
+from feeds.qbo_api import openapi
 
 logger = logging.getLogger("linksite.qbo")
 
@@ -34,8 +37,63 @@ def error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": code, "message": message}, status=status)
 
 
+# Bodies QBO sends are a few hundred bytes; this is the limit of every body linksite reads.
+def max_body_bytes() -> int:
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+class BadBody(ValueError):
+    pass
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object of text a database can store, or BadBody saying what is wrong:
+    not UTF-8 JSON, NaN or Infinity, nested too deep for the parser, an unpaired surrogate
+    (\\ud800) or a NUL character in a string, or not an object."""
+
+    def refuse_constant(name: str) -> Any:
+        raise BadBody(f"{name} is not a number JSON allows")
+
+    try:
+        # Decoded here: json.loads would take UTF-16 and UTF-32 bytes too.
+        value = json.loads(raw.decode("utf-8"), parse_constant=refuse_constant)
+    except BadBody:
+        raise
+    except UnicodeDecodeError:
+        raise BadBody("it is not UTF-8 text") from None
+    except RecursionError:
+        raise BadBody("it is nested too deeply") from None
+    except ValueError as exc:
+        raise BadBody(getattr(exc, "msg", None) or "it cannot be read") from None
+    if not isinstance(value, dict):
+        raise BadBody("it must be a JSON object")
+    # Every string, keys included, walked without recursion (the nesting may be deep).
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise BadBody("a string contains the NUL character")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadBody("a string contains an unpaired surrogate (\\ud800-\\udfff)") from None
+    return value
+
+
+def _signed_paths(request: HttpRequest) -> list[str]:
+    raw_uri = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
+    return signing.received_paths(request.path, raw_uri)
+
+
 def qbo_endpoint(method: str) -> Callable:
-    """Method check, signature check (once per signature), JSON errors, never an HTML page."""
+    """Method check, size check, signature check (a request id once within the window), the
+    body read as a JSON object, JSON errors, never an HTML page."""
 
     def decorate(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
         @csrf_exempt
@@ -46,9 +104,14 @@ def qbo_endpoint(method: str) -> Callable:
                     response = error(405, "method_not_allowed", f"Use {method}.")
                     response["Allow"] = method
                     return response
+                refused = _read_body(request)
+                if refused is not None:
+                    return refused
                 try:
-                    signed = signing.verify(
+                    request_id = signing.verify(
                         request.headers,
+                        request.method,
+                        _signed_paths(request),
                         request.body,
                         partner_key=settings.QBO_PARTNER_KEY,
                         secret=settings.QBO_SIGNING_SECRET,
@@ -56,24 +119,22 @@ def qbo_endpoint(method: str) -> Callable:
                 except signing.SignatureError as exc:
                     record(QBO, "qbo.refused", None, path=request.path, reason=str(exc))
                     return error(401, "unauthorized", f"Request not authenticated: {exc}.")
-                # The signature covers the time and the body, not the path, so it is accepted
-                # once, whatever the path: a captured request cannot be replayed elsewhere. (Two
-                # empty-body requests in one second sign alike: the second gets 401 and is sent
-                # again; the sandbox puts the feedId and a requestId in its bodies.)
+                # The signature covers the time, method, path, request id and body; a request
+                # id is accepted once within the window, whatever the rest.
                 try:
                     with transaction.atomic():
-                        ReplayGuard.objects.create(signature=signed)
+                        ReplayGuard.objects.create(
+                            request_key=signing.replay_key(settings.QBO_PARTNER_KEY, request_id)
+                        )
                 except IntegrityError:
                     record(QBO, "qbo.refused", None, path=request.path, reason="replay")
-                    return error(401, "unauthorized", "This signed request was already used.")
+                    return error(401, "unauthorized", "This request id was already used.")
                 body: dict[str, Any] = {}
                 if method == "POST" and request.body:
                     try:
-                        body = json.loads(request.body)
-                    except ValueError:
-                        return error(400, "bad_request", "The body is not valid JSON.")
-                    if not isinstance(body, dict):
-                        return error(400, "bad_request", "The body must be a JSON object.")
+                        body = parse_body(request.body)
+                    except BadBody as exc:
+                        return error(400, "bad_request", f"The body is not valid JSON: {exc}.")
                 try:
                     return view(request, body, *args, **kwargs)
                 except Exception:
@@ -83,6 +144,41 @@ def qbo_endpoint(method: str) -> Callable:
         return wrapper
 
     return decorate
+
+
+def _read_body(request: HttpRequest) -> JsonResponse | None:
+    """Read the body (it is signed), or the JSON answer that refuses it: 413 over the limit."""
+    limit = max_body_bytes()
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        return error(400, "bad_request", "Content-Length is not a number.")
+    too_big = error(
+        413, "payload_too_large", f"The body is larger than the limit of {limit} bytes."
+    )
+    if length > limit:
+        return too_big
+    try:
+        request.body  # noqa: B018 - read it once, here
+    except RequestDataTooBig:
+        return too_big
+    return None
+
+
+@csrf_exempt
+def openapi_json(request: HttpRequest) -> JsonResponse:
+    """Our description of these endpoints (no signature needed: it is no secret)."""
+    if request.method != "GET":
+        response = error(405, "method_not_allowed", "Use GET.")
+        response["Allow"] = "GET"
+        return response
+    return JsonResponse(openapi.document())
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any other path under /qbo/v1/ (an id with a slash in it, say): JSON, never a page."""
+    return error(404, "not_found", f"No QBO endpoint at {request.path}.")
 
 
 def _institution() -> dict[str, Any]:
@@ -175,9 +271,10 @@ def link_feeds(request: HttpRequest, body: dict) -> JsonResponse:
 
 
 def _feed(feed_id: str, body: dict) -> Feed | None:
-    """The feed of the path. A body may repeat its feedId (the sandbox does, with a requestId),
-    which binds the signature to that feed."""
+    """The feed of the path. A body may repeat its feedId, which must then be the path's."""
     if "feedId" in body and body["feedId"] != feed_id:
+        return None
+    if "\x00" in feed_id:  # no feed id has one, and no database can compare it
         return None
     return Feed.objects.select_related("source_account").filter(pk=feed_id[:40]).first()
 
