@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from urllib.parse import urlsplit
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 from common import (  # noqa: E402
