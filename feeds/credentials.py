@@ -13,7 +13,7 @@ import hmac
 import re
 import secrets
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from accounts.audit import Actor, record
 from feeds import availability
-from feeds.models import Connection, CredentialSet, Feed, SourceAccount
+from feeds.models import Connection, CredentialSet, Feed, LinkSession, SourceAccount
 
 USERNAME_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 USERNAME_SHAPE = re.compile(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}")
@@ -167,13 +167,41 @@ def check_nothing(password: str) -> None:
     check_password(password, _dummy_hash())
 
 
-def redeem(username: str, password: str, *, actor: Actor) -> CredentialSet:
+def redeem(
+    username: str,
+    password: str,
+    *,
+    actor: Actor,
+    then: Callable[[CredentialSet], None] | None = None,
+) -> CredentialSet:
     """Spend a credential set for one QBO link (`product.md` §5, §6), or raise CredentialError.
 
-    One slow hash whatever the username; every attempt is audited (never the password); five
-    wrong passwords lock the set; of two concurrent redemptions exactly one wins (the spend is a
-    conditional UPDATE). Call it inside the transaction that records what the link creates."""
-    return _verify(username, password, actor=actor, pull=False)
+    One slow hash whatever the username, outside any transaction (on SQLite a transaction holds
+    the write lock); every attempt is audited (never the password); five wrong passwords lock
+    the set; of two concurrent redemptions exactly one wins (the spend is a conditional UPDATE).
+    `then` records what the spend is for (the link session) in the transaction that spends the
+    set: if it fails, the set is not spent."""
+    return _verify(username, password, actor=actor, pull=False, then=then)
+
+
+def redeem_for_link(
+    username: str, password: str, *, actor: Actor
+) -> tuple[LinkSession, list[SourceAccount]]:
+    """QBO's verify: spend the credential set and open the session QBO links within
+    (`feed_rules.open_link_session`) in one transaction, so that a crash between them never
+    leaves a spent set without a session; or raise CredentialError."""
+    from feeds import feed_rules  # feed_rules is above credentials
+
+    opened: list[tuple[LinkSession, list[SourceAccount]]] = []
+    redeem(
+        username,
+        password,
+        actor=actor,
+        then=lambda credential_set: opened.append(
+            feed_rules.open_link_session(credential_set, actor=actor)
+        ),
+    )
+    return opened[0]
 
 
 def authenticate_pull(username: str, password: str, *, actor: Actor) -> CredentialSet:
@@ -202,7 +230,14 @@ def _verified_name(credential_set: CredentialSet, password: str) -> str:
     return f"credentials-verified:{digest}"
 
 
-def _verify(username: str, password: str, *, actor: Actor, pull: bool) -> CredentialSet:
+def _verify(
+    username: str,
+    password: str,
+    *,
+    actor: Actor,
+    pull: bool,
+    then: Callable[[CredentialSet], None] | None = None,
+) -> CredentialSet:
     username = username.strip().upper()
     now = timezone.now()
     credential_set = (
@@ -280,21 +315,27 @@ def _verify(username: str, password: str, *, actor: Actor, pull: bool) -> Creden
         cache.set(verified, 1, VERIFIED_SECONDS)
     if pull and credential_set.used is not None:
         return credential_set  # bound before: pulls go on until it is revoked
-    spent = CredentialSet.objects.filter(
-        pk=credential_set.pk,
-        used__isnull=True,
-        revoked__isnull=True,
-        locked__isnull=True,
-        expires__gt=now,
-    ).update(used=now)
+    with transaction.atomic():
+        spent = CredentialSet.objects.filter(
+            pk=credential_set.pk,
+            used__isnull=True,
+            revoked__isnull=True,
+            locked__isnull=True,
+            expires__gt=now,
+        ).update(used=now)
+        if spent == 1:
+            credential_set.used = now
+            if pull:
+                record(actor, "credentials.bound", credential_set, username=credential_set.username)
+            else:
+                record(
+                    actor, "credentials.redeemed", credential_set, username=credential_set.username
+                )
+            if then is not None:
+                then(credential_set)  # what raises here leaves the set unspent
     if spent != 1:
         credential_set.refresh_from_db()
         if pull and credential_set.state == "used":
             return credential_set  # a concurrent pull bound it a moment ago
         raise refuse(credential_set.state if credential_set.state != "active" else "used")
-    credential_set.used = now
-    if pull:
-        record(actor, "credentials.bound", credential_set, username=credential_set.username)
-    else:
-        record(actor, "credentials.redeemed", credential_set, username=credential_set.username)
     return credential_set

@@ -1,6 +1,7 @@
 """The rules of a feed: a source account linked to a QBO target account, and how a feed ends.
 
-`open_link_session` and `link_planned_feeds` are QBO's link flow (`product.md` §1 step 4, §6):
+`open_link_session` (opened by `credentials.redeem_for_link` in the transaction that spends the
+credential set) and `link_planned_feeds` are QBO's link flow (`product.md` §1 step 4, §6):
 the accounts a verified credential set offers, then the plan the SMB user made in QBO, checked
 whole before anything is linked. `link_feed` links one account; `disable_feed` is a disconnect in
 QBO (the account stays `connected` for the grace period, but writes fail at once); `end_feeds` is

@@ -13,6 +13,9 @@ DAILY_PUSH = "linksite.daily_push"
 DAILY_MAINTENANCE = "linksite.daily_maintenance"
 # Every minute: webhook retries whose time has come, and deliveries a crashed sender left.
 WEBHOOK_SWEEP = "linksite.webhook_sweep"
+# Every minute: pushes a crash cut short (open batches whose claim ran out), and batches failed
+# for their run whose next attempt has come.
+PUSH_RESUME = "linksite.push_resume"
 # The QBO sandbox's daily pull (pull mode). Its task's path is a setting: linksite's apps name
 # nothing of the sandbox.
 SANDBOX_DAILY_PULL = "linksite.sandbox_daily_pull"
@@ -49,6 +52,7 @@ def wanted() -> list[dict]:
         },
     ]
     specs.append({"name": WEBHOOK_SWEEP, "func": "feeds.tasks.sweep_webhooks", "every_minutes": 1})
+    specs.append({"name": PUSH_RESUME, "func": "feeds.tasks.resume_pushes", "every_minutes": 1})
     if settings.QBO_SANDBOX_ENABLED and "pull" in settings.QBO_DELIVERY:
         specs.append(
             {

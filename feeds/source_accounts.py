@@ -40,7 +40,44 @@ def update_account(
     """Rename the account, set its balance while it is not connected (once connected, the
     balance comes from the last written transaction), or mark a connected account
     `disconnected` (its feed stops at once; the connection follows the daily lifecycle). A value
-    equal to the stored one is no change."""
+    equal to the stored one is no change. The rules are checked against the row as it is, locked
+    (PostgreSQL; SQLite's write lock is taken at BEGIN) until the change is written: a link, a
+    write or another change meanwhile cannot slip between the check and the write."""
+    with transaction.atomic():
+        locked = SourceAccount.objects.select_for_update(of=("self",)).get(pk=account.pk)
+        changes = _changes(locked, account_name, balance)
+        disconnect = status is not None and status != locked.status
+        if disconnect and (
+            status != SourceAccountStatus.DISCONNECTED
+            or locked.status != SourceAccountStatus.CONNECTED
+        ):
+            raise AccountChangeRefused(
+                "status",
+                "disconnectConnected",
+                "Only a connected account can be set to disconnected; this one is "
+                f"{locked.status}.",
+            )
+        if changes:
+            for name, value in changes.items():
+                setattr(locked, name, value)
+            locked.save(update_fields=[*changes, "modified"])
+            record(
+                actor, "source_account.updated", locked, **{k: str(v) for k, v in changes.items()}
+            )
+        if disconnect:
+            feed_rules.end_feeds(locked, actor=actor, reason="disconnected by the client")
+            lifecycle.transition(
+                locked,
+                SourceAccountStatus.DISCONNECTED,
+                actor=actor,
+                reason="set disconnected by the client",
+            )
+    return locked
+
+
+def _changes(
+    account: SourceAccount, account_name: str | None, balance: Decimal | None
+) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if account_name is not None and account_name != account.account_name:
         changes["account_name"] = account_name
@@ -53,33 +90,7 @@ def update_account(
                 "only while the account is not connected.",
             )
         changes["balance"] = balance
-    disconnect = status is not None and status != account.status
-    if disconnect and (
-        status != SourceAccountStatus.DISCONNECTED
-        or account.status != SourceAccountStatus.CONNECTED
-    ):
-        raise AccountChangeRefused(
-            "status",
-            "disconnectConnected",
-            f"Only a connected account can be set to disconnected; this one is {account.status}.",
-        )
-    with transaction.atomic():
-        if changes:
-            for name, value in changes.items():
-                setattr(account, name, value)
-            account.save(update_fields=[*changes, "modified"])
-            record(
-                actor, "source_account.updated", account, **{k: str(v) for k, v in changes.items()}
-            )
-        if disconnect:
-            feed_rules.end_feeds(account, actor=actor, reason="disconnected by the client")
-            lifecycle.transition(
-                account,
-                SourceAccountStatus.DISCONNECTED,
-                actor=actor,
-                reason="set disconnected by the client",
-            )
-    return account
+    return changes
 
 
 def delete_account(account: SourceAccount, *, actor: Actor, reason: str) -> None:

@@ -40,6 +40,27 @@ def daily_push(**kwargs: Any) -> int:
     return queued
 
 
+# A feed the sweep handed to a pusher is not handed again before this, however long its task
+# waits in the queue (a push that dies again is resumed after it).
+RESUME_AGAIN_AFTER = dt.timedelta(minutes=5)
+
+
+def resume_pushes(**kwargs: Any) -> int:
+    """Every minute: queue the push of every feed whose push was cut short (a crash, a task the
+    broker lost) or failed for its run and is due again, once no pusher holds it, a few feeds
+    to a task like the daily push. How many feeds it queued."""
+    feeds = batches.feeds_to_resume()
+    if not feeds:
+        return 0
+    batches.put_off_resume(feeds, timezone.now() + RESUME_AGAIN_AFTER)
+    size = settings.PUSH_FEEDS_PER_TASK
+    for start in range(0, len(feeds), size):
+        queue_pushes(feeds[start : start + size], "schedule")
+    record(WORKER, "delivery.pushes_resumed", None, feeds=len(feeds))
+    log.info("resumed the push of %s feeds", len(feeds))
+    return len(feeds)
+
+
 def push_feed(feed_id: str, trigger: str = "update", **kwargs: Any) -> dict[str, Any]:
     """Deliver one feed now (Update in QBO, the daily push's fan-out, or an operator)."""
     result = push.push_feed(feed_id, trigger, budget=settings.PUSH_TASK_BUDGET_SECONDS)

@@ -159,8 +159,9 @@ DAILY_MAINTENANCE_TIME = _local_time("DAILY_MAINTENANCE_TIME", "03:30")
 # Days between QBO disabling a feed and the source account showing `disconnected`.
 FEED_DISCONNECT_GRACE_DAYS = env.int("FEED_DISCONNECT_GRACE_DAYS", default=10)
 # A pusher's claim on a feed lasts this long unless renewed (before a request to QBO, when what
-# is left of it might not outlast the request's timeouts): after a crash on SQLite the feed waits
-# at most this long (on PostgreSQL a row lock frees it at once).
+# is left of it might not outlast the request's timeouts): after a crash on SQLite an Update waits
+# at most this long (on PostgreSQL a row lock frees the feed at once); the push resume schedule
+# (`feeds.tasks.resume_pushes`, every minute) re-queues a push cut short once it has run out.
 FEED_PUSH_LEASE_SECONDS = env.int("FEED_PUSH_LEASE_SECONDS", default=120)
 # A batch that meets a 5xx, a timeout or a dropped connection is sent again at once up to this
 # many times in a run, after exponential backoff with full jitter (base, capped), then waits for

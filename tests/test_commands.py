@@ -15,7 +15,7 @@ from django_q.models import Schedule
 
 from accounts.models import ApiClient, ApiKey, AuditEvent, Company, OrganizationSettings
 from feeds.models import Connection, SourceAccount
-from feeds.schedules import DAILY_MAINTENANCE, DAILY_PUSH, next_local_time
+from feeds.schedules import DAILY_MAINTENANCE, DAILY_PUSH, PUSH_RESUME, next_local_time
 
 TORONTO = zoneinfo.ZoneInfo("America/Toronto")
 
@@ -92,6 +92,13 @@ def test_setup_schedules_creates_each_schedule_once_with_next_run_set(db, settin
     maintenance = Schedule.objects.get(name=DAILY_MAINTENANCE)
     assert maintenance.func == "feeds.tasks.daily_maintenance"
     assert maintenance.next_run == dt.datetime(2026, 11, 26, 3, 30, tzinfo=TORONTO)
+    resume = Schedule.objects.get(name=PUSH_RESUME)
+    assert (resume.func, resume.schedule_type, resume.minutes, resume.repeats) == (
+        "feeds.tasks.resume_pushes",
+        "I",
+        1,
+        -1,
+    )
 
 
 def test_setup_schedules_follows_a_new_push_time_and_removes_duplicates(db, settings):

@@ -197,3 +197,32 @@ def test_revoking_a_used_set_disables_its_feed_and_leaves_bobs_sets_alone(alice,
     assert bobs.revoked is None
     assert AuditEvent.objects.filter(action="credentials.revoked").count() == 1
     assert AuditEvent.objects.filter(action="feed.disabled").count() == 1
+
+
+def test_a_set_whose_link_session_could_not_be_opened_is_not_spent(issued, monkeypatch):
+    from feeds import feed_rules
+    from feeds.models import LinkSession
+
+    credential_set, password = issued
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the process died between the spend and the session")
+
+    monkeypatch.setattr(feed_rules, "open_link_session", crash)
+    with pytest.raises(RuntimeError):
+        credentials.redeem_for_link(credential_set.username, password, actor=QBO)
+    credential_set.refresh_from_db()
+    assert (credential_set.used, credential_set.failed_attempts) == (None, 0)
+    assert not AuditEvent.objects.filter(action="credentials.redeemed").exists()
+    assert not LinkSession.objects.exists()
+
+    monkeypatch.undo()  # QBO asks again: the set is still good, and spent with its session
+    session, accounts = credentials.redeem_for_link(credential_set.username, password, actor=QBO)
+    credential_set.refresh_from_db()
+    assert credential_set.used is not None
+    assert session.credential_set == credential_set and [a.account_id for a in accounts] == [
+        "alice-chk"
+    ]
+    with pytest.raises(CredentialError):
+        credentials.redeem_for_link(credential_set.username, password, actor=QBO)
+    assert LinkSession.objects.count() == 1

@@ -363,3 +363,95 @@ def test_a_200_without_qbos_whole_answer_is_not_taken_for_a_delivery(feed, answe
     assert not BankTransaction.objects.filter(delivery_state="delivered").exists()
     # The same batch goes out again to the real QBO, and only then counts.
     assert push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).delivered == 5
+
+
+# Resuming what a crash cut short (the every-minute sweep, `tasks.resume_pushes`) ---------------
+
+
+def crashed_mid_push(feed, size: int = 2):
+    """What a pusher killed with a batch on the wire leaves: its lease, and the batch recorded
+    with one attempt (on PostgreSQL its row lock went with its connection)."""
+    assert claim.take_lease(feed.pk, "crashed-worker")
+    batch = batches.next_batch(feed, "update", size)
+    batches.record_attempt(batch)
+    return batch
+
+
+def test_pending_transactions_never_batched_wait_for_the_daily_push_in_one_query(
+    feed, django_assert_num_queries
+):
+    from django_q.models import OrmQ
+
+    with django_assert_num_queries(1):
+        assert batches.feeds_to_resume() == []
+    assert tasks.resume_pushes() == 0
+    assert not OrmQ.objects.exists()
+    # A push that ended well leaves nothing to resume either.
+    assert push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "done"
+    with django_assert_num_queries(1):
+        assert batches.feeds_to_resume() == []
+
+
+def test_a_push_cut_short_is_resumed_once_its_claim_runs_out_and_not_queued_twice(feed, settings):
+    from django_q.models import OrmQ
+
+    batch = crashed_mid_push(feed)
+    now = timezone.now()
+    # The claim still runs: it might be a live pusher.
+    assert batches.feeds_to_resume(now) == []
+    ran_out = now + dt.timedelta(seconds=settings.FEED_PUSH_LEASE_SECONDS + 1)
+    assert batches.feeds_to_resume(ran_out) == [feed.pk]
+    with time_machine.travel(ran_out, tick=False):
+        assert tasks.resume_pushes() == 1
+        task = OrmQ.objects.get().task
+        assert (task["func"], task["args"]) == ("feeds.tasks.push_feeds", ([feed.pk], "schedule"))
+        # Queued: the next minutes' sweeps leave it to that task.
+        assert tasks.resume_pushes() == 0
+    again = ran_out + tasks.RESUME_AGAIN_AFTER + dt.timedelta(seconds=1)
+    # The task was lost (a broker without acknowledgement, a second crash): queued again.
+    assert batches.feeds_to_resume(again) == [feed.pk]
+    with time_machine.travel(again, tick=False):
+        assert tasks.push_feeds([feed.pk]) == {"done": 1}
+    assert sorted(received_ids()) == [f"t-{n}" for n in range(5)]
+    assert ReceivedBatch.objects.get(batch_id=str(batch.batch_id)).resends == 0
+    assert set(DeliveryBatch.objects.values_list("status", flat=True)) == {"delivered"}
+    assert batches.feeds_to_resume(again + dt.timedelta(hours=1)) == []
+
+
+def test_a_batch_failed_for_its_run_is_sent_again_when_its_next_attempt_comes(feed):
+    faults = FaultSettings.load()
+    faults.rate_503 = 1.0
+    faults.save()
+    assert push.push_feed(feed.pk, qbo=QboClient(), sleep=no_sleep).outcome == "failed"
+    failed = DeliveryBatch.objects.get()
+    assert failed.status == "failed"
+    # The push let go of the feed: only the batch's own next attempt holds it back.
+    assert batches.feeds_to_resume() == []
+    assert batches.feeds_to_resume(failed.next_attempt - dt.timedelta(seconds=1)) == []
+    assert batches.feeds_to_resume(failed.next_attempt) == [feed.pk]
+    faults.rate_503 = 0.0
+    faults.save()
+    with time_machine.travel(failed.next_attempt, tick=False):
+        assert tasks.resume_pushes() == 1
+        assert tasks.push_feeds([feed.pk]) == {"done": 1}
+    assert DeliveryBatch.objects.get().status == "delivered"
+    assert len(received_ids()) == 5
+
+
+def test_rejected_pulled_and_ended_feeds_and_pull_mode_are_not_resumed(feed, settings):
+    from feeds.models import DeliveryStatus, Feed
+
+    batch = crashed_mid_push(feed)
+    later = timezone.now() + dt.timedelta(seconds=settings.FEED_PUSH_LEASE_SECONDS + 1)
+    assert batches.feeds_to_resume(later) == [feed.pk]
+    settings.QBO_DELIVERY = frozenset({"pull"})
+    assert batches.feeds_to_resume(later) == []
+    settings.QBO_DELIVERY = frozenset({"push", "pull"})
+    Feed.objects.filter(pk=feed.pk).update(delivery="pull")
+    assert batches.feeds_to_resume(later) == []
+    Feed.objects.filter(pk=feed.pk).update(delivery="push")
+    DeliveryBatch.objects.filter(pk=batch.pk).update(status=DeliveryStatus.REJECTED)
+    assert batches.feeds_to_resume(later) == []
+    DeliveryBatch.objects.filter(pk=batch.pk).update(status=DeliveryStatus.PENDING)
+    Feed.objects.filter(pk=feed.pk).update(ended=timezone.now())
+    assert batches.feeds_to_resume(later) == []

@@ -261,6 +261,47 @@ def test_kill_9_in_the_middle_of_a_batch_loses_nothing_and_doubles_nothing(clust
     assert ReceivedBatch.objects.get(batch_id=str(behind.batch_id)).resends == 0
 
 
+def test_a_push_killed_mid_batch_resumes_by_itself_once_its_claim_runs_out(clusters, api):
+    """Nothing is pressed after the kill: the every-minute schedule (`setup_schedules`, run by
+    the new cluster's scheduler) finds the open batches whose claim ran out and queues the push.
+    On Redis the task the killed cluster had taken is gone; on the database broker it would come
+    back only after Q_RETRY (360 s)."""
+    from feeds.schedules import PUSH_RESUME, setup_schedules
+
+    shop = Shop(api)
+    feed = shop.feed("resume-1")
+    shop.write(feed, 2500)  # three batches
+    assert PUSH_RESUME in {schedule.name for schedule, _ in setup_schedules()}
+    set_faults(latency_ms=3000)  # the kill lands while a batch is on the wire
+    cluster = clusters(FEED_PUSH_LEASE_SECONDS="5")
+    press_update(feed)
+    wait_for(
+        lambda: DeliveryBatch.objects.filter(feed=feed, status="pending", attempts__gte=1).exists(),
+        30,
+        "a batch on the wire",
+    )
+    time.sleep(0.5)
+    cluster.kill9()
+    killed = time.monotonic()
+    in_flight = DeliveryBatch.objects.get(feed=feed, status="pending", attempts__gte=1)
+    wait_for(
+        lambda: ReceivedBatch.objects.filter(batch_id=str(in_flight.batch_id)).exists(),
+        10,
+        "the sandbox to store the batch whose answer was lost",
+    )
+    set_faults(latency_ms=0)
+
+    clusters(FEED_PUSH_LEASE_SECONDS="5")  # and nothing else
+    # The claim runs out 5 s after the kill; the scheduler looks every 30 s at a schedule due
+    # every minute: at most about 100 s.
+    wait_for(all_delivered([feed]), 150, "the push to resume by itself", step=0.5)
+    took = time.monotonic() - killed
+    assert_exactly_once(shop, [feed])
+    assert ReceivedBatch.objects.get(batch_id=str(in_flight.batch_id)).resends == 1
+    assert AuditEvent.objects.filter(action="delivery.pushes_resumed").exists()
+    print(f"\nresumed after a kill -9: every transaction delivered {took:.0f}s after the kill")
+
+
 def test_two_clusters_never_push_one_feed_at_once_and_deliver_exactly_once(clusters, api):
     from feeds import tasks
 

@@ -4,8 +4,9 @@ A feed is pushed by one process at a time (an optimistic lease on the feed row, 
 SQLite and PostgreSQL alike; on PostgreSQL a row lock first). Its pending transactions go out
 in `clearedOnDate`, then write, order, in batches of at most 1000. A batch is recorded with its
 transactions before it is sent, so a crash leaves it open and the next run re-sends it with the
-same `batchId`, which QBO drops as a duplicate. Transactions are marked delivered only after
-QBO's 200 with its whole answer.
+same `batchId`, which QBO drops as a duplicate (`batches.feeds_to_resume`: the feeds whose push
+was cut short, which the worker's every-minute resume queues once their claim has run out).
+Transactions are marked delivered only after QBO's 200 with its whole answer.
 
 Answers (read in `feeds/qbo/wire.py`): 200 delivered; 410 the feed was disconnected in QBO
 (recorded as `feedDisabledOnUtc`); 429 wait `Retry-After`; other 4xx the batch is rejected

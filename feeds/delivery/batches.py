@@ -1,7 +1,8 @@
 """A feed's delivery batches: choosing the next one (an open batch to re-send as it is, or a new
 one of the oldest pending transactions, recorded with them before anything is sent), reading
 its transactions for QBO, and recording what became of it (each attempt; delivered, failed
-for this run, rejected). Also what is left to deliver: per feed, and the feeds to push."""
+for this run, rejected). Also what is left to deliver: per feed, the feeds to push, and the
+feeds whose push was cut short (to resume)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.audit import Actor, record
-from feeds import lifecycle
+from feeds import leases, lifecycle
 from feeds.models import (
     BankTransaction,
     DeliveryBatch,
@@ -172,4 +173,39 @@ def feeds_to_push() -> list[str]:
         .exclude(delivery_batches__status=DeliveryStatus.REJECTED)
         .order_by("created")
         .values_list("pk", flat=True)
+    )
+
+
+OPEN = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+
+
+def feeds_to_resume(now: dt.datetime | None = None) -> list[str]:
+    """Active push feeds whose push was cut short and that no pusher holds: an open batch
+    (pending: a crashed or failed push left it; failed: its run's attempts were spent) whose
+    `next_attempt` has come or was never set, on a feed whose claim has run out or was let go.
+    Transactions never put in a batch are not here: they wait for the daily push or an Update.
+    One query, on the (status, next_attempt) index: cheap when nothing is open."""
+    if "push" not in settings.QBO_DELIVERY:
+        return []
+    now = now or timezone.now()
+    due = DeliveryBatch.objects.filter(status__in=OPEN).filter(
+        Q(next_attempt__isnull=True) | Q(next_attempt__lte=now)
+    )
+    return list(
+        Feed.objects.active()
+        .filter(
+            leases.free("push_lease", now), delivery=FeedDelivery.PUSH, pk__in=due.values("feed_id")
+        )
+        .exclude(delivery_batches__status=DeliveryStatus.REJECTED)
+        .order_by("created")
+        .values_list("pk", flat=True)
+    )
+
+
+def put_off_resume(feed_ids: list[str], until: dt.datetime) -> int:
+    """The feeds' open batches were handed to a pusher: not before `until` again, so that a push
+    still waiting in the queue is not queued a second time every minute (a push that fails sets
+    its own next attempt, one that is cut short again is resumed after `until`)."""
+    return DeliveryBatch.objects.filter(feed_id__in=feed_ids, status__in=OPEN).update(
+        next_attempt=until
     )

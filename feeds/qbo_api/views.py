@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.audit import Actor, record
 from accounts.models import OrganizationSettings
 from feeds import availability, feed_rules, tasks
-from feeds.credentials import CredentialError, redeem
+from feeds.credentials import CredentialError, redeem_for_link
 from feeds.models import Feed, ReplayGuard, SourceAccountStatus
 from feeds.qbo import signing
 from feeds.qbo_api import openapi
@@ -209,17 +209,11 @@ def verify(request: HttpRequest, body: dict) -> JsonResponse:
         return error(400, "bad_request", "username and password are required strings.")
     if not availability.integration_enabled():
         return error(403, "unavailable", "This institution does not offer bank feeds now.")
-    # The slow password check runs outside any transaction: on SQLite a transaction holds the
-    # write lock, and every API write would wait behind the hash. The spend itself is one
-    # conditional UPDATE, so a concurrent redemption still cannot win twice.
-    refused = None
+    # The slow password check runs outside any transaction (on SQLite a transaction holds the
+    # write lock); the spend and the session are one transaction.
     try:
-        credential_set = redeem(username[:100], password[:100], actor=QBO)
-    except CredentialError as exc:
-        refused = exc
-    else:
-        session, accounts = feed_rules.open_link_session(credential_set, actor=QBO)
-    if refused is not None:
+        session, accounts = redeem_for_link(username[:100], password[:100], actor=QBO)
+    except CredentialError:
         return error(401, "invalid_credentials", INVALID_CREDENTIALS)
     return JsonResponse(
         {
