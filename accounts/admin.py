@@ -26,6 +26,7 @@ from accounts.models import (
     Company,
     OrganizationSettings,
     PartnerKey,
+    RefusalTally,
 )
 
 admin.site.site_header = _("linksite operator admin")
@@ -431,4 +432,15 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ["actor_type", "action", "object_type"]
     search_fields = ["=object_id", "action", "actor_label", "=company_id"]
     date_hierarchy = "created"
+    show_full_result_count = False
+
+
+@admin.register(RefusalTally)
+class RefusalTallyAdmin(ReadOnlyAdmin):
+    """Refused unauthenticated requests, counted per source and minute."""
+
+    list_display = ["minute", "action", "source", "count", "first"]
+    list_filter = ["action"]
+    search_fields = ["=source"]
+    date_hierarchy = "minute"
     show_full_result_count = False

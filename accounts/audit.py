@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
+from django.db import IntegrityError, models, transaction
+from django.db.models import F
+from django.utils import timezone
 
-from accounts.models import ActorType, ApiKey, AuditEvent
+from accounts.models import ActorType, ApiKey, AuditEvent, RefusalTally
 
 
 @dataclass(frozen=True)
@@ -74,3 +76,46 @@ def record(actor: Actor, action: str, obj: models.Model | None = None, **data: A
         company_id=company_id_of(obj) if obj is not None else None,
         data=data,
     )
+
+
+# Refusals of unauthenticated requests --------------------------------------------------------
+
+# Distinct sources tallied a minute for one action; beyond them, all count under OTHER.
+MAX_SOURCES_PER_MINUTE = 10
+OTHER = "other"
+# Caller strings kept in a tally (a path, a reason), at most this long.
+KEPT_CHARACTERS = 100
+
+
+def record_refusal(action: str, source: str, **data: Any) -> None:
+    """Count one refused unauthenticated request: one row per action, source and minute, with
+    the first refusal's details cut short (`RefusalTally`)."""
+    now = timezone.now()
+    minute = now.replace(second=0, microsecond=0)
+    source = (source or "unknown")[:64]
+    if _count(action, source, minute):
+        return
+    if RefusalTally.objects.filter(action=action, minute=minute).count() >= MAX_SOURCES_PER_MINUTE:
+        source = OTHER
+        if _count(action, source, minute):
+            return
+    first = {k: str(v)[:KEPT_CHARACTERS] for k, v in list(data.items())[:5]}
+    try:
+        with transaction.atomic():
+            RefusalTally.objects.create(
+                action=action, source=source, minute=minute, count=1, first=first
+            )
+    except IntegrityError:  # another process made the row a moment ago
+        _count(action, source, minute)
+
+
+def _count(action: str, source: str, minute: Any) -> bool:
+    return bool(
+        RefusalTally.objects.filter(action=action, source=source, minute=minute).update(
+            count=F("count") + 1
+        )
+    )
+
+
+def purge_refusals(before: Any) -> int:
+    return RefusalTally.objects.filter(minute__lt=before).delete()[0]

@@ -295,3 +295,31 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type} {self.object_id}"
+
+
+class RefusalTally(models.Model):
+    """Requests refused before anyone was authenticated (a bad signature, a replayed request
+    id), counted per action, source address and minute rather than recorded one by one: no amount
+    of junk grows this table by more than `accounts.audit.MAX_SOURCES_PER_MINUTE` + 1 rows an
+    action a minute, and the daily maintenance keeps REFUSAL_RETENTION_DAYS of them."""
+
+    action = models.CharField(_("action"), max_length=60)
+    source = models.CharField(_("source address"), max_length=64)
+    minute = models.DateTimeField(_("minute"))
+    count = models.PositiveIntegerField(_("count"), default=0)
+    # The first refusal of the minute from this source, its caller's strings cut short.
+    first = models.JSONField(_("first refusal"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("refused request tally")
+        verbose_name_plural = _("refused request tallies")
+        ordering = ["-minute", "action", "source"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["action", "source", "minute"], name="refusaltally_one_row_a_minute"
+            ),
+        ]
+        indexes = [models.Index(fields=["minute"], name="refusaltally_minute")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.source} {self.minute:%Y-%m-%d %H:%M} ×{self.count}"

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
-from accounts.audit import Actor, record
+from accounts.audit import Actor, purge_refusals, record
 from feeds import feed_rules, idempotency, lifecycle, pulls
 from feeds.models import (
     Connection,
@@ -22,6 +22,9 @@ from feeds.models import (
     SourceAccountStatus,
 )
 from feeds.webhooks import sending
+
+# Tallies of refused unauthenticated requests are kept this many days.
+REFUSAL_RETENTION_DAYS = 7
 
 
 def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
@@ -95,6 +98,9 @@ def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
     # Push locks of feeds deleted with their source account.
     FeedPushLock.objects.exclude(feed_id__in=Feed.objects.values("pk")).delete()
     summary.update(sending.purge(now))
+    summary["refusal_tallies_purged"] = purge_refusals(
+        now - dt.timedelta(days=REFUSAL_RETENTION_DAYS)
+    )
     if any(summary[k] for k in summary if k.endswith("_purged")):
         record(
             actor,

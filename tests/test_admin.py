@@ -70,6 +70,9 @@ def everything(alice, operator):
         credential_set=cred, connection=alice.connection, expires=timezone.now()
     )
     AuditEvent.objects.create(actor_type="system", action="test.event")
+    from accounts.audit import record_refusal
+
+    record_refusal("qbo.refused", "203.0.113.9", path="/qbo/v1/x", reason="bad signature")
     endpoint = WebhookEndpoint.objects.create(client=alice.company.client, url="https://x.example")
     WebhookSecret.objects.create(endpoint=endpoint, seed="0" * 64)
     event = WebhookEvent.objects.create(

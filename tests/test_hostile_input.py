@@ -130,3 +130,50 @@ def test_rates_that_are_not_rates_stop_linksite_at_start():
     )
     assert result.returncode != 0
     assert "RATE_LIMIT_API must look like 600/m" in result.stderr
+
+
+# /qbo/v1: limits, and refusals that cannot grow the database -----------------------------------
+
+
+def test_qbo_is_limited_per_partner_key_and_per_username(
+    client, alice, enabled, settings, fresh_counts
+):
+    from tests.test_qbo_protocol import call
+
+    settings.RATE_LIMIT_QBO = "3/m"
+    settings.RATE_LIMIT_QBO_USERNAME = "2/m"
+    answers = [
+        call(client, "/qbo/v1/credentials/verify", {"username": "ABCD-EFGH-JKLM", "password": "x"})
+        for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [401, 401, 429]
+    assert answers[2].json()["error"] == "rate_limited"
+    assert 1 <= int(answers[2]["Retry-After"]) <= 60
+    other = call(client, "/qbo/v1/institution", method="GET")
+    assert other.status_code == 429  # the partner key's 3 a minute are spent too
+
+
+def test_ten_thousand_junk_requests_add_a_bounded_handful_of_rows(client, enabled, settings):
+    from django.db import connection
+
+    from accounts.audit import MAX_SOURCES_PER_MINUTE
+    from accounts.models import AuditEvent, RefusalTally
+
+    path = "/qbo/v1/feeds/" + "x" * 8000 + "/refresh"
+    start = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        for n in range(10_000):
+            address = f"198.51.{n % 40}.7"  # 40 addresses: more than a minute's tally keeps
+            response = client.post(
+                path, b"junk", content_type="application/json", REMOTE_ADDR=address
+            )
+            assert response.status_code == 401
+            clock.shift(0.012)  # 10,000 requests over 2 minutes
+    tallies = list(RefusalTally.objects.all())
+    assert sum(t.count for t in tallies) == 10_000
+    minutes = {t.minute for t in tallies}
+    assert len(minutes) == 2
+    assert len(tallies) <= len(minutes) * (MAX_SOURCES_PER_MINUTE + 1)
+    assert max(len(t.first["path"]) for t in tallies) <= 100
+    assert AuditEvent.objects.filter(action="qbo.refused").count() == 0
+    print(f"\n10,000 junk requests on {connection.vendor}: {len(tallies)} tally rows")

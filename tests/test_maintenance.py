@@ -70,6 +70,7 @@ def test_the_connection_is_unlinked_the_same_day_its_last_account_is_disconnecte
         "webhook_deliveries_purged": 0,
         "webhook_events_purged": 0,
         "webhook_endpoints_disabled": 0,
+        "refusal_tallies_purged": 0,
     }
     assert status(linked.card) == "disconnected"
     assert status(linked.connection) == "Unlinked"

@@ -184,6 +184,8 @@ ERRORS = {
     "409": "The link session was used already, or an account is linked already.",
     "410": "The bank closed the connection, or the feed is no longer active.",
     "413": "The body is larger than the limit (4 MiB).",
+    "429": "Too many requests: beyond RATE_LIMIT_QBO for the partner key (or, for "
+    "credentials/verify, RATE_LIMIT_QBO_USERNAME for the username); wait `Retry-After` seconds.",
 }
 
 
@@ -194,7 +196,7 @@ def _json(schema: dict[str, Any], text: str) -> dict[str, Any]:
 def _responses(ok: str, schema: str, text: str, *errors: str) -> dict[str, Any]:
     return {
         ok: _json(_ref(schema), text),
-        **{status: _json(_ref("Error"), ERRORS[status]) for status in ("401", *errors)},
+        **{status: _json(_ref("Error"), ERRORS[status]) for status in ("401", "429", *errors)},
     }
 
 

@@ -20,9 +20,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts.audit import Actor, record
+from accounts.audit import Actor, record, record_refusal
 from accounts.models import OrganizationSettings
-from feeds import availability, feed_rules, tasks
+from feeds import availability, feed_rules, ratelimits, tasks
 from feeds.credentials import CredentialError, redeem_for_link
 from feeds.models import Feed, ReplayGuard, SourceAccountStatus
 from feeds.qbo import signing
@@ -86,6 +86,29 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     return value
 
 
+def _refused(request: HttpRequest, reason: str) -> None:
+    """An unauthenticated refusal, tallied per source and minute (never a row each: junk cannot
+    grow the database beyond `accounts.audit`'s bound)."""
+    record_refusal(
+        "qbo.refused", ratelimits.client_address(request), path=request.path, reason=reason
+    )
+
+
+def _rate_limited(
+    request: HttpRequest, group: str, value: str, setting: str
+) -> JsonResponse | None:
+    """429 with Retry-After beyond the rate `setting` names, counted by `value`."""
+    try:
+        ratelimits.check(request, group, value, getattr(settings, setting))
+    except ratelimits.RateLimited as exc:
+        response = error(
+            429, "rate_limited", f"Too many requests; retry after {exc.retry_after} seconds."
+        )
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    return None
+
+
 def _signed_paths(request: HttpRequest) -> list[str]:
     raw_uri = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
     return signing.received_paths(request.path, raw_uri)
@@ -117,7 +140,7 @@ def qbo_endpoint(method: str) -> Callable:
                         secret=settings.QBO_SIGNING_SECRET,
                     )
                 except signing.SignatureError as exc:
-                    record(QBO, "qbo.refused", None, path=request.path, reason=str(exc))
+                    _refused(request, str(exc))
                     return error(401, "unauthorized", f"Request not authenticated: {exc}.")
                 # The signature covers the time, method, path, request id and body; a request
                 # id is accepted once within the window, whatever the rest.
@@ -127,8 +150,11 @@ def qbo_endpoint(method: str) -> Callable:
                             request_key=signing.replay_key(settings.QBO_PARTNER_KEY, request_id)
                         )
                 except IntegrityError:
-                    record(QBO, "qbo.refused", None, path=request.path, reason="replay")
+                    _refused(request, "replay")
                     return error(401, "unauthorized", "This request id was already used.")
+                limited = _rate_limited(request, "qbo", settings.QBO_PARTNER_KEY, "RATE_LIMIT_QBO")
+                if limited is not None:
+                    return limited
                 body: dict[str, Any] = {}
                 if method == "POST" and request.body:
                     try:
@@ -207,6 +233,9 @@ def verify(request: HttpRequest, body: dict) -> JsonResponse:
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         return error(400, "bad_request", "username and password are required strings.")
+    limited = _rate_limited(request, "qbo-username", username[:100], "RATE_LIMIT_QBO_USERNAME")
+    if limited is not None:
+        return limited
     if not availability.integration_enabled():
         return error(403, "unavailable", "This institution does not offer bank feeds now.")
     # The slow password check runs outside any transaction (on SQLite a transaction holds the
