@@ -177,3 +177,22 @@ def test_ten_thousand_junk_requests_add_a_bounded_handful_of_rows(client, enable
     assert max(len(t.first["path"]) for t in tallies) <= 100
     assert AuditEvent.objects.filter(action="qbo.refused").count() == 0
     print(f"\n10,000 junk requests on {connection.vendor}: {len(tallies)} tally rows")
+
+
+@pytest.mark.parametrize(
+    ("lang", "title"), [("en", "could not be read"), ("fr", "n’a pas pu être lue")]
+)
+def test_too_many_form_fields_get_a_400_page_in_the_users_language(
+    client, alice, enabled, settings, lang, title
+):
+    from tests.test_link import open_link
+
+    open_link(client, alice.connection)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = lang
+    fields = {f"f{n}": "1" for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 10)}
+    response = client.post("/link/accounts", fields)
+    assert response.status_code == 400
+    assert title in response.content.decode()
+    missing = client.get("/no-such-page/")
+    assert missing.status_code == 404
+    assert ("Page not found" if lang == "en" else "Page introuvable") in missing.content.decode()
