@@ -13,7 +13,8 @@ from html.parser import HTMLParser
 
 import pytest
 from django.contrib.admin.utils import quote
-from django.test import Client
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -327,7 +328,10 @@ def test_any_post_to_a_sandbox_page_gets_a_page_or_a_redirect(sandbox, data, pag
     )
     before, faults = sandbox_rows(), fault_state()
     path = _with_pk(page.removesuffix("#pull"), sandbox, pk)
-    response = send(client, "sandbox", "post", path, fields, headers={"Accept-Language": lang})
+    # Pull mode: the search lists Intuit's directory entry and sign-in asks the IDX API.
+    delivery = data.draw(st.sampled_from([{"push"}, {"pull"}]))
+    with override_settings(QBO_DELIVERY=frozenset(delivery)):
+        response = send(client, "sandbox", "post", path, fields, headers={"Accept-Language": lang})
     if response.status_code >= 400:
         REFUSED["sandbox"] += 1
         assert sandbox_rows() == before, (path, fields)
@@ -415,6 +419,12 @@ FORM_MODELS = [m for m in OUR_MODELS if m is not WebhookDelivery]
 ADD_MODELS = [m for m in FORM_MODELS if m not in (OrganizationSettings, Feed, CredentialSet)]
 ADD_MODELS = [m for m in ADD_MODELS if m is not DeliveryBatch]
 _pages: dict[str, FormFields] = {}
+# An upload that starts like an image (or does not) and goes on with junk.
+LOGOS = st.builds(
+    bytes.__add__,
+    st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"\xff\xd8\xff", b"RIFF\0\0\0\0WEBP"]),
+    st.binary(max_size=300),
+)
 
 
 def page_form(client: Client, url: str) -> FormFields:
@@ -443,6 +453,9 @@ def test_any_post_to_an_admin_form_gets_a_form_error_or_a_save(
         url = reverse(admin_name(model, "change"), args=[quote(obj.pk)])
     fields = spoiled(page_form(operator_client, url), data.draw)
     fields.update(data.draw(st.sampled_from([{}, {"_save": "Save"}, {"_continue": "1"}])))
+    if model is OrganizationSettings and data.draw(st.booleans()):
+        name = data.draw(st.sampled_from(["logo.png", "logo.svg", "x", "l.gif"]))
+        fields["logo_file"] = SimpleUploadedFile(name, data.draw(LOGOS))
     before = our_rows()
     response = send(
         operator_client, "admin", "post", url, fields, headers={"Accept-Language": lang}
