@@ -7,6 +7,10 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import ValidationError
+from django.db import connections
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -34,7 +38,57 @@ admin.site.site_title = _("linksite admin")
 admin.site.index_title = _("Bank feeds to QuickBooks Online")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+def could_be_value_of(field: Any, value: Any) -> bool:
+    """Whether `value`, as a form sent it, could be stored in the model field `field`: the
+    database would refuse a lookup with one that cannot (a garbled UUID, an integer out of
+    range, a NUL), and the page would fail."""
+    if isinstance(value, str) and "\x00" in value:  # no database column holds one
+        return False
+    try:
+        python = field.to_python(value)
+    except ValidationError:
+        return False
+    if isinstance(python, int):
+        ops = connections[field.model._default_manager.db].ops
+        low, high = ops.integer_field_range(field.get_internal_type())
+        return (low is None or python >= low) and (high is None or python <= high)
+    return True
+
+
+class CheckedAutocompleteSelect(AutocompleteSelect):
+    """Django's autocomplete select, which shows again a value sent with an error: one that
+    cannot be a key of the related model is not looked up (Django would, and fail)."""
+
+    def optgroups(self, name: str, value: Any, attr: Any = None) -> Any:
+        remote = self.field.remote_field
+        key = remote.model._meta.get_field(getattr(remote, "field_name", None) or "pk")
+        value = [v for v in value if v is None or could_be_value_of(key, v)]
+        return super().optgroups(name, value, attr)
+
+
+class ModelAdmin(admin.ModelAdmin):
+    """The admin of linksite's models, for forms that do not come from its pages: an action's
+    selection and an autocomplete field's value are checked before Django looks them up."""
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = CheckedAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet) -> Any:
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        pk = self.model._meta.pk
+        kept = [value for value in selected if could_be_value_of(pk, value)]
+        if kept != selected:
+            post = request.POST.copy()
+            post.setlist(helpers.ACTION_CHECKBOX_NAME, kept)
+            request.POST = post
+        return super().response_action(request, queryset)
+
+
+class ReadOnlyAdmin(ModelAdmin):
     """Records that only the system writes: operators may look, not touch."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -141,7 +195,7 @@ class OrganizationSettingsForm(forms.ModelForm):
 
 
 @admin.register(OrganizationSettings)
-class OrganizationSettingsAdmin(admin.ModelAdmin):
+class OrganizationSettingsAdmin(ModelAdmin):
     """A single page: the list view goes straight to the one row."""
 
     form = OrganizationSettingsForm
@@ -226,7 +280,7 @@ class ApiKeyInline(ReadOnlyInline):
 
 
 @admin.register(ApiClient)
-class ApiClientAdmin(admin.ModelAdmin):
+class ApiClientAdmin(ModelAdmin):
     list_display = ["name", "active_keys", "companies", "created"]
     search_fields = ["name"]
     readonly_fields = ["created"]
@@ -267,7 +321,7 @@ class ActiveKeyFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ModelAdmin):
     """Keys are created here and shown once, on the page that follows the save."""
 
     list_display = ["name", "client", "prefix", "created", "last_used", "revoked"]
@@ -325,7 +379,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(PartnerKey)
-class PartnerKeyAdmin(admin.ModelAdmin):
+class PartnerKeyAdmin(ModelAdmin):
     """Keys Intuit sends in `X-Partner-Key` when QBO pulls (the IDX API), besides those of the
     IDX_PARTNER_KEYS setting. Created here and shown once, on the page after the save."""
 
@@ -403,7 +457,7 @@ class CompanyForm(forms.ModelForm):
 
 
 @admin.register(Company)
-class CompanyAdmin(admin.ModelAdmin):
+class CompanyAdmin(ModelAdmin):
     form = CompanyForm
     list_display = ["name", "country_or_unknown", "client", "n_connections", "created"]
     list_filter = ["country", "client"]

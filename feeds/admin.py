@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from accounts.admin import ReadOnlyAdmin, ReadOnlyInline, secret_shown_once
+from accounts.admin import ModelAdmin, ReadOnlyAdmin, ReadOnlyInline, secret_shown_once
 from accounts.audit import Actor, record
 from feeds import connection_rules, credentials, lifecycle, tasks
 from feeds.models import (
@@ -84,7 +84,7 @@ class SourceAccountInline(ReadOnlyInline):
 
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(ModelAdmin):
     list_display = ["id", "company", "status", "n_accounts", "created", "modified", "deleted"]
     list_filter = ["status", "company__country", ("deleted", admin.EmptyFieldListFilter)]
     list_select_related = ["company"]
@@ -119,7 +119,7 @@ class FeedInline(ReadOnlyInline):
 
 
 @admin.register(SourceAccount)
-class SourceAccountAdmin(admin.ModelAdmin):
+class SourceAccountAdmin(ModelAdmin):
     list_display = [
         "account_name",
         "account_id",
@@ -558,7 +558,7 @@ def disabled_notice(endpoint: WebhookEndpoint) -> str:
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(ModelAdmin):
     form = WebhookEndpointForm
     list_display = [
         "url",
