@@ -78,14 +78,37 @@ class ModelAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def response_action(self, request: HttpRequest, queryset: QuerySet) -> Any:
-        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-        pk = self.model._meta.pk
-        kept = [value for value in selected if could_be_value_of(pk, value)]
-        if kept != selected:
-            post = request.POST.copy()
-            post.setlist(helpers.ACTION_CHECKBOX_NAME, kept)
-            request.POST = post
+        drop_impossible_selection(request, self.model)
         return super().response_action(request, queryset)
+
+
+def drop_impossible_selection(request: HttpRequest, model: Any) -> None:
+    """Leave out of an action's selection the ids the model's key could never hold; with none
+    left, Django says "Items must be selected" and changes nothing."""
+    selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+    pk = model._meta.pk
+    kept = [value for value in selected if could_be_value_of(pk, value)]
+    if kept != selected:
+        post = request.POST.copy()
+        post.setlist(helpers.ACTION_CHECKBOX_NAME, kept)
+        request.POST = post
+
+
+def check_every_selection(site: admin.AdminSite) -> None:
+    """The same check for every admin on the site, Django's and the sandbox's included (their
+    classes are not ours to derive from): each one's `response_action` checks first."""
+    for model, model_admin in site._registry.items():
+        if isinstance(model_admin, ModelAdmin):
+            continue
+        original = model_admin.response_action
+
+        def response_action(
+            request: HttpRequest, queryset: QuerySet, *, _model=model, _do=original
+        ):
+            drop_impossible_selection(request, _model)
+            return _do(request, queryset)
+
+        model_admin.response_action = response_action
 
 
 class ReadOnlyAdmin(ModelAdmin):

@@ -50,7 +50,7 @@ INSTALLED_APPS = [
     "accounts",
     "feeds",
     "qbo_sandbox",
-    "django.contrib.admin",
+    "linksite.apps.LinksiteAdminConfig",  # django.contrib.admin
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -580,3 +580,19 @@ def test_summary():
             f"{FAILED[surface]} answered 5xx ({answers});"
             f" {REFUSED[surface]} refused forms wrote nothing"
         )
+
+
+@pytest.mark.parametrize(
+    "changelist", ["admin:qbo_sandbox_chartaccount_changelist", "admin:auth_user_changelist"]
+)
+@pytest.mark.parametrize("junk", ["abc", "", "9" * 40, "1\x00"])
+def test_an_action_on_any_admin_with_an_impossible_id_changes_nothing(
+    operator_client, changelist, junk
+):
+    from django.urls import reverse
+
+    response = operator_client.post(
+        reverse(changelist),
+        {"action": "delete_selected", "_selected_action": [junk], "post": "yes"},
+    )
+    assert response.status_code in (200, 302)
