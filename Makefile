@@ -11,10 +11,12 @@ $(BIN)/python:
 # The runtime set for `make run` (as a production install); the development set on top of it for
 # the tests, the benchmarks and the linters.
 $(VENV)/.installed: requirements.txt | $(BIN)/python
+	@echo "Installing linksite's dependencies into $(VENV) (the first time takes a minute or two)..."
 	$(BIN)/pip install -qq --disable-pip-version-check -r requirements.txt
 	touch $@
 
 $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	@echo "Installing the test and benchmark tools into $(VENV)..."
 	$(BIN)/pip install -qq --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 

@@ -2,7 +2,8 @@
 Link pages both go through here.
 
 A username is 3 groups of 4 characters from an alphabet without look-alikes (no I, O, 0, 1); a
-password is 16 letters and digits from the OS CSPRNG, about 95 bits. Only a slow hash of the
+password is 16 letters and digits without look-alikes (no I, l, 1, O, o, 0) from the OS CSPRNG,
+about 93 bits. Only a slow hash of the
 password is stored (Django's password hasher): under 112 bits a fast hash is not enough."""
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ from feeds.models import Connection, CredentialSet, Feed, LinkSession, SourceAcc
 
 USERNAME_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 USERNAME_SHAPE = re.compile(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}")
-PASSWORD_ALPHABET = string.ascii_letters + string.digits
+# Letters and digits without the look-alikes (I, l, 1; O, o, 0): a password read off a phone and
+# typed on a desktop is typed right. 56 symbols, about 93 bits in 16.
+LOOK_ALIKES = "Il1Oo0"
+PASSWORD_ALPHABET = "".join(
+    c for c in string.ascii_letters + string.digits if c not in LOOK_ALIKES
+)
 PASSWORD_LENGTH = 16
 LIFETIME = dt.timedelta(minutes=60)
 

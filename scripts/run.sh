@@ -81,7 +81,9 @@ cleanup() {
   kill "${pids[@]}" 2>/dev/null || true
   wait 2>/dev/null || true
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+# Ctrl-C (or a TERM) is how this run is meant to end: stop both, and end without an error.
+trap 'echo; echo "Stopping linksite."; cleanup; exit 0' INT TERM
 $PY manage.py runserver "127.0.0.1:$PORT" &
 pids+=($!)
 $PY manage.py qcluster &

@@ -226,3 +226,13 @@ def test_a_set_whose_link_session_could_not_be_opened_is_not_spent(issued, monke
     with pytest.raises(CredentialError):
         credentials.redeem_for_link(credential_set.username, password, actor=QBO)
     assert LinkSession.objects.count() == 1
+
+
+def test_a_password_has_no_look_alike_characters():
+    from feeds.credentials import LOOK_ALIKES, PASSWORD_ALPHABET, new_password
+
+    assert not set(LOOK_ALIKES) & set(PASSWORD_ALPHABET)
+    assert len(PASSWORD_ALPHABET) == 56
+    seen = set("".join(new_password() for _ in range(300)))
+    assert not seen & set(LOOK_ALIKES)
+    assert seen == set(PASSWORD_ALPHABET)  # every other letter and digit does appear
