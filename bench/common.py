@@ -268,3 +268,22 @@ def save_results(name: str, legs: list[Any]) -> None:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(legs, indent=2) + "\n")
+
+
+# The start of a profiling script's inner program (bench/profile_*.py): `timed(owner, name,
+# label)` wraps a function so that its calls and time add up under `label`, in `spent` and
+# `calls`. Needs `collections` and `time` imported before it.
+TIMED = """
+spent, calls = collections.Counter(), collections.Counter()
+
+def timed(owner, name, label):
+    original = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[label] += time.perf_counter() - started
+            calls[label] += 1
+    setattr(owner, name, wrapper)
+"""

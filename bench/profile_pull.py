@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 import pull  # noqa: E402
-from common import DEFAULT_POSTGRES, ROOT, bench_env, postgres_database  # noqa: E402
+from common import DEFAULT_POSTGRES, ROOT, TIMED, bench_env, postgres_database  # noqa: E402
 
 INNER = """
 import base64, collections, cProfile, io, json, pstats, sys, time
@@ -36,19 +36,10 @@ from feeds.idx import auth, shapes
 sys.path.insert(0, "bench")
 import pull
 
-spent, calls = collections.Counter(), collections.Counter()
-
-def timed(owner, name, label):
-    original = getattr(owner, name)
-    def wrapper(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent[label] += time.perf_counter() - started
-            calls[label] += 1
-    setattr(owner, name, wrapper)
-
+"""
+INNER += (
+    TIMED
+    + """
 timed(auth, "authenticate", "auth")
 timed(pulls, "link_on_first_pull", "link check")
 timed(pulls, "record_pull", "last_pulled")
@@ -100,6 +91,7 @@ pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(int(sys.argv
 print(json.dumps({"pages": pages, "seconds": seconds, "spent": spent, "calls": calls,
                   "profile": out.getvalue()}))
 """
+)
 
 
 def main() -> None:

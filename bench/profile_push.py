@@ -25,6 +25,7 @@ import push  # noqa: E402
 from common import (  # noqa: E402
     DEFAULT_POSTGRES,
     ROOT,
+    TIMED,
     bench_env,
     free_port,
     postgres_database,
@@ -39,19 +40,10 @@ django.setup()
 from feeds.delivery import batches, push
 from feeds.qbo import client
 
-spent, calls = collections.Counter(), collections.Counter()
-
-def timed(owner, name, label):
-    original = getattr(owner, name)
-    def wrapper(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent[label] += time.perf_counter() - started
-            calls[label] += 1
-    setattr(owner, name, wrapper)
-
+"""
+INNER += (
+    TIMED
+    + """
 timed(batches, "next_batch", "record a batch")
 timed(batches, "payload", "build its payload")
 timed(client.QboClient, "push", "request to the sandbox")
@@ -69,6 +61,7 @@ pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(int(sys.argv
 print(json.dumps({"feeds": len(feeds), "seconds": seconds, "spent": spent, "calls": calls,
                   "profile": out.getvalue()}))
 """
+)
 
 
 def main() -> None:

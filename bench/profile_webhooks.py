@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 import webhooks  # noqa: E402
-from common import DEFAULT_POSTGRES, ROOT, bench_env, postgres_database  # noqa: E402
+from common import DEFAULT_POSTGRES, ROOT, TIMED, bench_env, postgres_database  # noqa: E402
 
 INNER = """
 import collections, cProfile, io, json, pstats, sys, time
@@ -30,19 +30,10 @@ django.setup()
 from feeds import leases
 from feeds.webhooks import sending
 
-spent, calls = collections.Counter(), collections.Counter()
-
-def timed(owner, name, label):
-    original = getattr(owner, name)
-    def wrapper(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent[label] += time.perf_counter() - started
-            calls[label] += 1
-    setattr(owner, name, wrapper)
-
+"""
+INNER += (
+    TIMED
+    + """
 timed(leases, "take_some", "claim")
 timed(sending, "signed_request", "sign")
 timed(sending, "_post", "request")
@@ -58,6 +49,7 @@ pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(int(sys.argv
 print(json.dumps({"delivered": result.delivered, "seconds": seconds, "spent": spent,
                   "calls": calls, "profile": out.getvalue()}))
 """
+)
 
 
 def main() -> None:

@@ -121,3 +121,21 @@ def alice_api(client, alice, enabled):
 @pytest.fixture
 def bob_api(client, bob, enabled):
     return Api(client, issue_key("bob"))
+
+
+@pytest.fixture
+def keep_connection():
+    """Around each request Django closes a database connection left in a transaction; inside a
+    test that would break the test's transaction (on PostgreSQL). Django's test client unhooks
+    the same handlers; requests sent straight to the WSGI handler (the fuzz tests) need it done
+    here."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)

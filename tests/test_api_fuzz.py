@@ -37,8 +37,7 @@ from typing import Any
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from werkzeug.test import Client
@@ -102,18 +101,8 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", APP, config=CONF
 
 
 @pytest.fixture(autouse=True)
-def keep_connection():
-    """Around each request Django closes a database connection left in a transaction; inside a
-    test that would break the test's transaction (on PostgreSQL; SQLite's in-memory test database
-    ignores close()). Django's test client unhooks the same handlers; requests sent straight to
-    the WSGI handler need it done here."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
+def _wsgi_keeps_the_connection(keep_connection):
+    """Requests go straight to the WSGI handler (conftest's `keep_connection`)."""
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ import pytest
 import schemathesis
 from django.core.cache import cache
 from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 
@@ -37,16 +36,8 @@ schema.app = APP
 
 
 @pytest.fixture(autouse=True)
-def keep_connection():
-    """As in test_api_fuzz: requests sent straight to the WSGI handler must not close the
-    test's database connection."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
+def _wsgi_keeps_the_connection(keep_connection):
+    """Requests go straight to the WSGI handler (conftest's `keep_connection`)."""
 
 
 def b64(text: str) -> str:
