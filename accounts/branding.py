@@ -1,8 +1,11 @@
-"""The operator's logo: validated as a real raster image, kept in the database, served by us."""
+"""The operator's branding: the logo (validated as a real raster image, kept in the database,
+served by us), the addresses the Link pages link to, and the support contact as a link."""
 
 from __future__ import annotations
 
 import io
+import re
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -49,3 +52,53 @@ def read_logo(upload: UploadedFile) -> tuple[bytes, str]:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise ValidationError(NOT_AN_IMAGE, code="not_an_image") from None
     return data, LOGO_TYPES[kind]
+
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
+
+
+def check_web_address(value: str) -> None:
+    """An address the Link pages send SMB users to: https, or http on this machine only (a
+    demo); anything else (javascript:, data:, plain http) could be abused or be read."""
+    parts = urlsplit(value)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" or (parts.scheme == "http" and host in LOCAL_HOSTS | {"::1"}):
+        return
+    raise ValidationError(
+        _("Enter an https:// address (http:// only for localhost)."), code="not_https"
+    )
+
+
+EMAIL = re.compile(r"[^@\s<>\"']+@[^@\s<>\"']+\.[A-Za-z]{2,}")
+# A North American number: an optional +1 or 1, then 10 digits grouped by spaces, dots, dashes
+# or parentheses ("1 800 555-0199", "(514) 555-0100", "+1-800-555-0199").
+PHONE = re.compile(r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\d{3}\)|\d{3})[\s.-]?\d{3}[\s.-]?\d{4}(?!\w)")
+WEB = re.compile(r"https://[^\s<>\"']+[^\s<>\"'.,;:!?)]")
+
+
+def contact_href(found: str) -> str:
+    """The href for a contact `found` by `CONTACT`: mailto:, tel: (digits, +1) or the address."""
+    if EMAIL.fullmatch(found):
+        return f"mailto:{found}"
+    if PHONE.fullmatch(found):
+        digits = re.sub(r"\D", "", found)
+        return "tel:+" + (digits if len(digits) == 11 else "1" + digits)
+    return found
+
+
+CONTACT = re.compile(f"{EMAIL.pattern}|{WEB.pattern}|{PHONE.pattern}")
+
+
+def contact_parts(text: str) -> list[tuple[str, str | None]]:
+    """`text` cut into (piece, href) pairs: the e-mail addresses, https addresses and phone
+    numbers in it with their href, the rest with None. The template escapes every piece."""
+    parts: list[tuple[str, str | None]] = []
+    last = 0
+    for match in CONTACT.finditer(text):
+        if match.start() > last:
+            parts.append((text[last : match.start()], None))
+        parts.append((match.group(), contact_href(match.group())))
+        last = match.end()
+    if last < len(text):
+        parts.append((text[last:], None))
+    return parts

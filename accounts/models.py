@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.branding import check_web_address
+
 
 class OrganizationSettings(models.Model):
     """The operator's settings; exactly one row (pk 1) per deployment."""
@@ -22,6 +24,12 @@ class OrganizationSettings(models.Model):
         max_length=100,
         default="Your bank",
         help_text=_("Shown to SMB users on the Link pages and in QuickBooks' institution search."),
+    )
+    institution_name_fr = models.CharField(
+        _("institution name (French)"),
+        max_length=100,
+        blank=True,
+        help_text=_("Shown on the Link pages in French; the name above when left blank."),
     )
     logo = models.BinaryField(_("logo"), blank=True, default=b"", editable=True)
     logo_content_type = models.CharField(max_length=20, blank=True, default="")
@@ -43,6 +51,30 @@ class OrganizationSettings(models.Model):
         max_length=200,
         blank=True,
         help_text=_("An e-mail address, phone number or web address shown to SMB users."),
+    )
+    return_url = models.URLField(
+        _("return address"),
+        max_length=500,
+        blank=True,
+        validators=[check_web_address],
+        help_text=_(
+            "Where the Link pages send SMB users when they are done or cancel: a page of your "
+            "app (https). Without one, they are told they can close the page."
+        ),
+    )
+    privacy_url = models.URLField(
+        _("privacy policy address"),
+        max_length=500,
+        blank=True,
+        validators=[check_web_address],
+        help_text=_("Linked from every Link page when given."),
+    )
+    terms_url = models.URLField(
+        _("terms of use address"),
+        max_length=500,
+        blank=True,
+        validators=[check_web_address],
+        help_text=_("Linked from every Link page when given."),
     )
     modified = models.DateTimeField(_("modified"), auto_now=True)
 
@@ -76,6 +108,12 @@ class OrganizationSettings(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.pk = 1
         super().save(*args, **kwargs)
+
+    def institution(self, language: str) -> str:
+        """The institution's name in a language: the French one when entered, else the name."""
+        if language.startswith("fr") and self.institution_name_fr:
+            return self.institution_name_fr
+        return self.institution_name
 
     def callout(self, language: str) -> tuple[str, str] | None:
         """The callout (title, body) for a language: French when entered, else English."""

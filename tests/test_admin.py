@@ -369,9 +369,9 @@ def test_the_feed_list_shows_pending_count_last_delivery_and_last_error(
     assert shown["pending_count"] == "3"
     assert "503: QuickBooks is temporarily unavailable." in shown["last_error"]
     assert shown["last_delivery"] != "-"
-    # Through reverse: admin quotes "_" in a key, and a feed id like "fd_22…" read unquoted would
-    # name another feed (this test failed about one run in twenty before).
-    response = operator_client.get(reverse("admin:feeds_feed_change", args=[feed.pk]))
+    # Quoted as admin quotes it: "_" is admin's escape, and a feed id like "fd_22…" passed as is
+    # is read back as another id whenever two hex digits follow the "_".
+    response = operator_client.get(reverse("admin:feeds_feed_change", args=[quote(feed.pk)]))
     assert response.status_code == 200
     detail = response.content.decode()
     assert "503: QuickBooks is temporarily unavailable." in detail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir, extract_python
@@ -70,6 +71,17 @@ def test_french_punctuation_uses_no_break_spaces():
         for text in strings:
             assert " :" not in text, f"ordinary space before ':' in {text!r}"
             assert "« " not in text and " »" not in text, f"ordinary space in guillemets: {text!r}"
+
+
+def test_french_apostrophes_are_typographic():
+    # "Compte d’épargne", never "Compte d'épargne": one apostrophe throughout (issue 17, item 13).
+    straight = [
+        text
+        for message in catalog()
+        for text in (message.string if isinstance(message.string, tuple) else (message.string,))
+        if re.search(r"\w'\w", text)
+    ]
+    assert straight == []
 
 
 def test_every_translatable_string_in_the_source_is_in_the_catalog():
