@@ -26,7 +26,14 @@ from django.utils import timezone
 
 from accounts.audit import Actor, record
 from feeds import availability
-from feeds.models import Connection, CredentialSet, Feed, LinkSession, SourceAccount
+from feeds.models import (
+    Connection,
+    CredentialOrigin,
+    CredentialSet,
+    Feed,
+    LinkSession,
+    SourceAccount,
+)
 
 USERNAME_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 USERNAME_SHAPE = re.compile(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}")
@@ -101,6 +108,27 @@ def issue(
             expires=credential_set.expires.isoformat(),
         )
     return credential_set, password
+
+
+def issue_from_link(
+    connection: Connection, accounts: Iterable[SourceAccount], *, actor: Actor
+) -> tuple[CredentialSet, str, int]:
+    """The Link page's Get credentials: a new set, and the connection's earlier Link sets that
+    were never used revoked, so that one set at most is outstanding (a user who asks again has
+    lost the earlier ones or not used them). A used set is left alone: it is what a linked feed
+    stands on. Return the set, its password and how many earlier sets stopped working."""
+    credential_set, password = issue(
+        connection, accounts, origin=CredentialOrigin.LINK, actor=actor
+    )
+    earlier = CredentialSet.objects.filter(
+        connection=connection,
+        origin=CredentialOrigin.LINK,
+        used__isnull=True,
+        locked__isnull=True,
+        expires__gt=timezone.now(),
+    ).exclude(pk=credential_set.pk)
+    replaced = revoke(earlier, actor=actor) if earlier.exists() else 0
+    return credential_set, password, replaced
 
 
 def revoke(

@@ -7,10 +7,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_time, get_time_format
 from babel.numbers import format_currency
 from django.utils import timezone
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 
 def babel_locale(country: str = "CA", language: str | None = None) -> str:
@@ -28,9 +29,27 @@ def long_date(value: dt.date, country: str = "CA") -> str:
     return format_date(value, format="long", locale=babel_locale(country))
 
 
-def short_time(value: dt.datetime, country: str = "CA") -> str:
-    """A time of day in the deployment's time zone. French writes `7 h 05`, not CLDR's `07 h 05`
-    (Office québécois de la langue française)."""
+def short_time(value: dt.datetime, country: str = "CA", *, zone: bool = False) -> str:
+    """A time of day in the deployment's time zone, with the zone's abbreviation when `zone`
+    (`2:26 PM EST`, `14 h 26 HNE`): a user elsewhere must not read it as their own time. French
+    writes `7 h 05`, not CLDR's `07 h 05` (Office québécois de la langue française)."""
     locale = babel_locale(country)
-    pattern = "H 'h' mm" if locale.startswith("fr") else "short"
-    return format_time(timezone.localtime(value), format=pattern, locale=locale)
+    pattern = "H 'h' mm" if locale.startswith("fr") else get_time_format("short", locale).pattern
+    if zone:
+        pattern += " z"
+    local = timezone.localtime(value)
+    return format_time(local, format=pattern, tzinfo=local.tzinfo, locale=locale)
+
+
+CARDS = {"creditCard"}
+
+
+def balance(amount: Decimal, currency: str, account_type: str, country: str = "CA") -> str:
+    """An account's balance for its holder. On a credit card a negative balance is what is owed
+    and a positive one a credit: `-$1,873.52` alone would be ambiguous there."""
+    if account_type not in CARDS or not amount:
+        return money(amount, currency, country)
+    shown = money(abs(amount), currency, country)
+    if amount < 0:
+        return _("%(amount)s owed") % {"amount": shown}
+    return _("%(amount)s credit") % {"amount": shown}

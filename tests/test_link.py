@@ -589,7 +589,11 @@ def english_fragments(ids: set[str]) -> set[str]:
 
 
 def found(piece: str, text: str) -> bool:
-    return re.search(r"(?<!\w)" + re.escape(piece) + r"(?!\w)", text) is not None
+    # Whole words only; a piece that starts or ends on punctuation ("), or as soon…" after a
+    # placeholder) may touch anything there.
+    left = r"(?<!\w)" if piece[:1].isalnum() else ""
+    right = r"(?!\w)" if piece[-1:].isalnum() else ""
+    return re.search(left + re.escape(piece) + right, text) is not None
 
 
 def _render_everything(lang: str, bob) -> str:
@@ -604,35 +608,59 @@ def _render_everything(lang: str, bob) -> str:
         else:
             texts.append(visible_text(body(response)))
 
-    org_update(support_contact="help@maple.example")
+    org_update(
+        support_contact="help@maple.example",
+        privacy_url="https://maple.example/privacy",
+        terms_url="https://maple.example/terms",
+    )
     # Fresh accounts for each language: the walk connects them.
     company = make_company("Alice Bakery", "US", client=f"alice-{lang}")
     alice = type("Persona", (), {})()
     alice.connection = make_connection(company)
     alice.checking = make_account(alice.connection, "chk", account_name="Alice Checking")
     alice.card = make_account(
-        alice.connection, "visa", account_name="Alice Visa", account_type="creditCard"
+        alice.connection,
+        "visa",
+        account_name="Alice Visa",
+        account_type="creditCard",
+        balance=Decimal("-10.00"),
+    )
+    alice.prepaid = make_account(
+        alice.connection,
+        "gift",
+        account_name="Alice Gift",
+        account_type="creditCard",
+        balance=Decimal("5.00"),
     )
     client = Client(HTTP_ACCEPT_LANGUAGE=ACCEPT[lang])
     set_language(client, lang)
     open_link(client, alice.connection)
     keep(client.get("/link/"))
+    keep(client.get("/link/leave"))  # Cancel without a return address
     keep(client.get("/link/accounts"))
+    keep(client.get("/link/accounts?select=all"))
     keep(client.post("/link/accounts", {}))  # the "choose at least one" error
     choose(client, alice.checking, alice.card)
     keep(client.get("/link/setup"))
     keep(client.get("/link/credentials"))
     keep(client.post("/link/credentials"))
+    keep(client.post("/link/credentials"))  # "the ones you got before no longer work"
     keep(client.get("/link/revoke"))
     keep(client.post("/link/revoke", follow=True))  # "were revoked"
     keep(client.post("/link/revoke", follow=True))  # "no credentials to revoke"
     keep(client.get("/link/status"))
     connect(alice.checking)
+    keep(client.get("/link/"))  # "already connected"
     keep(client.get("/link/accounts"))  # a connected badge
     connect(alice.card)
-    keep(client.get("/link/credentials"))  # "All set!"
+    keep(client.get("/link/credentials", follow=True))  # "All set!", one more to connect
     keep(client.get("/link/status"))
+    connect(alice.prepaid)
+    org_update(return_url="https://maple.example/app")
+    keep(client.get("/link/"))  # every account connected
     keep(client.get("/link/accounts"))  # "all already connected"
+    keep(client.get("/link/done"))  # back to the bank
+    org_update(return_url="")
 
     # A company whose country is unknown: the location question, its error, and elsewhere.
     where = Client()
@@ -871,16 +899,19 @@ def test_it_lists_each_account_with_type_masked_number_currency_balance_and_stat
     for full in ("000123456789", "4111222233331234", "00012345", "41112222", "12345678"):
         assert full not in page
     assert "USD" in text
-    balances = re.findall(r'<span class="balance">([^<]*)</span>', page)
+    balances = re.findall(r'<span class="balance nowrap">([^<]*)</span>', page)
+    # A card's negative balance is what is owed, said in words (issue 17, item 14).
     assert balances == tr(
         lang,
-        ["$100.00", "-$1,234.56"],
-        [f"100,00{NBSP}${NBSP}US", f"-1{NBSP}234,56{NBSP}${NBSP}US"],
+        ["$100.00", "$1,234.56 owed"],
+        [f"100,00{NBSP}${NBSP}US", f"1{NBSP}234,56{NBSP}${NBSP}US dû"],
     )
-    assert text.count(tr(lang, "pending", "en attente")) == 2
+    # No status badge on accounts not chosen yet (item 10): only connected or disconnected ones
+    # carry one.
+    assert tr(lang, "pending", "en attente") not in text
     # Each checkbox has its label (keyboard and screen reader use).
     for box_id in re.findall(r'<input type="checkbox"[^>]*id="([^"]+)"', page):
-        assert f'<label for="{box_id}">' in page
+        assert f'<label class="account-body" for="{box_id}">' in page
 
 
 @pytest.mark.parametrize("lang, expected", [(EN, "$100.00"), (FR, f"100,00{NBSP}$")])
@@ -888,7 +919,7 @@ def test_a_canadian_companys_balance_is_in_canadian_dollars(client, bob, enabled
     set_language(client, lang)
     open_link(client, bob.connection)
     page = body(client.get("/link/accounts"))
-    assert re.findall(r'<span class="balance">([^<]*)</span>', page) == [expected]
+    assert re.findall(r'<span class="balance nowrap">([^<]*)</span>', page) == [expected]
     assert "CAD" in visible_text(page)
 
 
@@ -908,20 +939,17 @@ def test_connected_accounts_are_shown_as_connected_and_cannot_be_chosen(
     open_link(client, alice.connection)
     response = client.get("/link/accounts")
     page = body(response)
-    checking = re.search(
-        rf'<li class="account[^"]*">\s*<input[^>]*value="{alice.checking.pk}"[^>]*>.*?</li>',
-        page,
-        re.S,
-    ).group(0)
+    # The connected account is listed apart, under "Already connected", with no checkbox.
+    offered, connected_part = re.split(r"<h2>[^<]*</h2>", page.split("<form", 1)[1], maxsplit=1)
+    assert tr(lang, "Already connected", "Déjà connectés") in page
+    assert f'value="{alice.checking.pk}"' not in page
+    assert "Alice Checking" in connected_part and "Alice Checking" not in offered
+    assert tr(lang, "connected", "connecté") in visible_text(connected_part)
     card = re.search(
-        rf'<li class="account[^"]*">\s*<input[^>]*value="{alice.card.pk}"[^>]*>.*?</li>',
-        page,
-        re.S,
+        rf'<li class="account">\s*<input[^>]*value="{alice.card.pk}"[^>]*>.*?</li>', offered, re.S
     ).group(0)
-    assert " disabled" in re.search(r"<input[^>]*>", checking).group(0)
-    assert tr(lang, "connected", "connecté") in visible_text(checking)
     assert " disabled" not in re.search(r"<input[^>]*>", card).group(0)
-    assert tr(lang, "pending", "en attente") in visible_text(card)
+    assert tr(lang, "pending", "en attente") not in visible_text(card)
     # A forged POST of the connected account is refused like an empty choice.
     response = client.post("/link/accounts", {"accounts": [alice.checking.pk]})
     assert response.status_code == 400
@@ -1212,8 +1240,16 @@ def test_getting_credentials_shows_them_once_privately(client, alice, enabled, l
         )
         in text
     )
-    # Expiry: 60 minutes later, in the deployment's time zone, formatted for the language.
-    assert tr(lang, "They expire at 1:00\u202fPM (60 minutes", "Ils expirent à 13 h 00") in text
+    # Expiry: 60 minutes later, in the deployment's time zone named (item 14), formatted for the
+    # language.
+    assert (
+        tr(
+            lang,
+            "They expire in 60 minutes (at 1:00\u202fPM EST)",
+            "Ils expirent dans 60 minutes (à 13 h 00 HNE)",
+        )
+        in text
+    )
     assert tr(lang, "Copy username", "Copier le nom d’utilisateur") in text
     assert tr(lang, "Copy password", "Copier le mot de passe") in text
     assert 'data-copy="password"' in body(response)
@@ -1272,18 +1308,30 @@ def test_a_reload_never_shows_the_password_again(session, alice):
     assert "Get new credentials" in visible_text(body(again))
 
 
-def test_new_credentials_leave_the_earlier_ones_valid(session, alice):
+@pytest.mark.parametrize("lang", LANGS)
+def test_new_credentials_stop_the_earlier_unused_ones_and_say_so(session, alice, lang):
+    """Item 5: one Link set at most is outstanding. Used sets (what linked feeds stand on) and
+    the API's sets are not the Link page's to revoke."""
+    set_language(session, lang)
     choose(session, alice.checking)
+    used = make_credentials(alice.connection, "DDDD-EEEE-FFFF", used=timezone.now())
+    from_api = make_credentials(alice.connection, "AAAA-BBBB-CCCC", origin="api")
     first = session.post("/link/credentials")
+    replaced = tr(
+        lang,
+        "The credentials you got before no longer work: use these ones.",
+        f"Les identifiants obtenus plus tôt ne fonctionnent plus{NBSP}: utilisez ceux-ci.",
+    )
+    assert replaced not in visible_text(body(first))
     second = session.post("/link/credentials")
+    assert replaced in assert_page(second, lang)
     assert password_of(first) != password_of(second)
-    assert username_of(first) != username_of(second)
     sets = {s.username: s for s in CredentialSet.objects.all()}
-    assert len(sets) == 2
-    earlier = sets[username_of(first)]
-    assert earlier.revoked is None and earlier.used is None
-    assert earlier.expires > timezone.now()
-    assert check_password(password_of(first), earlier.password_hash)
+    assert sets[username_of(first)].revoked is not None
+    assert sets[username_of(second)].revoked is None
+    assert sets[used.username].revoked is None and sets[from_api.username].revoked is None
+    event = AuditEvent.objects.get(action="credentials.revoked")
+    assert event.data["usernames"] == [username_of(first)]
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -1340,7 +1388,7 @@ def test_revoking_invalidates_every_set_of_the_connection_and_only_those(session
     set_language(session, lang)
     choose(session, alice.checking)
     session.post("/link/credentials")
-    session.post("/link/credentials")
+    make_credentials(alice.connection, "KKKK-MMMM-NNNN", origin="api")
     from_api = make_credentials(alice.connection, "AAAA-BBBB-CCCC", origin="api")
     used = make_credentials(alice.connection, "DDDD-EEEE-FFFF", used=timezone.now())
     bobs = make_credentials(bob.connection, "GGGG-HHHH-JJJJ")
@@ -1471,12 +1519,31 @@ def test_the_credentials_page_says_all_set_once_every_chosen_account_is_connecte
     assert success not in visible_text(body(page))
     assert 'data-done="false"' in body(page)
     assert 'href="/link/credentials"' in body(page)  # works without JavaScript
+    # The live status leads to the completion screen (the link is shown by link.js).
+    assert re.search(r'<p id="status-next" hidden><a class="button" href="/link/done">', body(page))
     connect(alice.checking)
+    # Once every chosen account is connected, a reload is the completion screen (item 3).
     page = session.get("/link/credentials")
+    assert page.status_code == 302 and page["Location"] == "/link/done"
+    assert session.get("/link/status").json()["next"] == "/link/done"
+    page = session.get("/link/done")
     text = assert_page(page, lang)
     assert success in text
-    assert tr(lang, "connected", "connecté") in text
-    assert 'data-done="true"' in body(page)
+    assert tr(lang, "You’re all set", "Tout est prêt") in text
+    assert "Alice Checking" in text
+    assert tr(lang, "Connect more accounts", "Connecter d’autres comptes") in text  # the card
+    # No return address: the user is told they may close the page, with no button to nowhere.
+    assert (
+        tr(lang, "You can now close this page.", "Vous pouvez maintenant fermer cette page.")
+        in text
+    )
+    assert 'class="button"' not in body(page)
+    org_update(return_url="https://bank.example/app?from=qbo")
+    page = body(session.get("/link/done"))
+    back = re.findall(r'<a class="button" href="([^"]+)">([^<]+)</a>', page)
+    assert back == [
+        ("https://bank.example/app?from=qbo", tr(lang, "Back to Maple Bank", "Retour à Maple Bank"))
+    ]
 
 
 # Security ----------------------------------------------------------------------------------------
@@ -1734,3 +1801,230 @@ def _screen_queries(size: int) -> dict[str, int]:
 
 def test_no_link_screen_costs_more_queries_with_50_accounts_than_with_1(enabled):
     assert _screen_queries(50) == _screen_queries(1)
+
+
+# The flow as people meet it (issue 17) -----------------------------------------------------------
+
+
+def primary_actions(page: str) -> list[str]:
+    """The screen's main actions: buttons and links styled as the filled `.button`, not hidden
+    (the completion link the live status reveals is hidden until then)."""
+    found_ = re.findall(r'<(?:a|button)\b[^>]*class="button"[^>]*>(.*?)</(?:a|button)>', page, re.S)
+    hidden = re.findall(r"<p[^>]*\shidden>\s*<a\b[^>]*class=\"button\"", page)
+    return [visible_text(f) for f in found_][: len(found_) - len(hidden)]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_screen_has_one_main_action_and_a_progress_indicator(session, alice, lang):
+    set_language(session, lang)
+    steps = tr(
+        lang,
+        ["Overview", "Choose accounts", "Set up QuickBooks", "Link in QuickBooks"],
+        ["Aperçu", "Choisir les comptes", "Configurer QuickBooks", "Liaison dans QuickBooks"],
+    )
+    screens = [
+        ("/link/", 1, tr(lang, "Next", "Suivant")),
+        ("/link/accounts", 2, tr(lang, "Next", "Suivant")),
+    ]
+    for path, step, action in screens:
+        page = body(session.get(path))
+        assert primary_actions(page) == [action], path
+        assert_progress(page, step, steps)
+    choose(session, alice.checking)
+    page = body(session.get("/link/setup"))
+    assert primary_actions(page) == [tr(lang, "Get credentials", "Obtenir les identifiants")]
+    assert_progress(page, 3, steps)
+    for page in (body(session.post("/link/credentials")), body(session.get("/link/credentials"))):
+        opens = tr(lang, "Open QuickBooks Online", "Ouvrir QuickBooks Online")
+        assert [a.split(" (")[0] for a in primary_actions(page)] == [opens]
+        assert_progress(page, 4, steps)
+        # Item 1 and 5: the whole list of what to do in QuickBooks, from 1, after a reload too.
+        steps_list = re.search(r'<ol class="steps">(.*?)</ol>', page, re.S).group(1)
+        assert steps_list.count("<li>") == 3
+        assert tr(lang, "Link account", "Lier un compte") in visible_text(steps_list)
+        # Revoke credentials is there, as a plain link.
+        assert re.search(r'<p class="secondary-action"><a href="/link/revoke">', page)
+        assert 'target="_blank" rel="noopener noreferrer"' in page
+
+
+def assert_progress(page: str, step: int, labels: list[str]) -> None:
+    nav = re.search(r'<nav class="progress"[^>]*>(.*?)</nav>', page, re.S).group(1)
+    items = re.findall(r"<li\b([^>]*)>(.*?)</li>", nav, re.S)
+    assert len(items) == 4
+    for n, (attributes, content) in enumerate(items, start=1):
+        assert labels[n - 1] in visible_text(content)
+        assert ('aria-current="step"' in attributes) == (n == step)
+        assert ("is-done" in attributes) == (n < step)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_first_screen_says_what_is_shared_and_protected_and_can_be_cancelled(
+    session, alice, lang
+):
+    set_language(session, lang)
+    page = body(session.get("/link/"))
+    text = visible_text(page)
+    assert tr(lang, "What stays protected", "Ce qui reste protégé") in text
+    assert tr(lang, "cannot move money", "ne peut pas déplacer d’argent") in text
+    # Cancel without a return address: a page saying the user may close it.
+    cancel = re.search(r'<a class="link-back" href="([^"]+)">([^<]+)</a>', page)
+    assert cancel.groups() == ("/link/leave", tr(lang, "Cancel", "Annuler"))
+    left = session.get("/link/leave")
+    assert tr(lang, "You can close this page", "Vous pouvez fermer cette page") in assert_page(
+        left, lang
+    )
+    org_update(return_url="https://bank.example/app")
+    page = body(session.get("/link/"))
+    assert re.search(r'<a class="link-back" href="https://bank.example/app">', page)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_screens_know_what_is_already_connected(session, alice, lang):
+    """Item 4: coming back after linking, no screen offers to connect what is connected."""
+    set_language(session, lang)
+    choose(session, alice.checking)
+    connect(alice.checking)
+    page = body(session.get("/link/"))
+    assert tr(lang, "Already connected", "Déjà connectés") in visible_text(page)
+    assert "Alice Checking" in visible_text(page)
+    # The chosen account got connected: set-up and credentials lead to the completion screen.
+    for path in ("/link/setup", "/link/credentials"):
+        response = session.get(path)
+        assert (response.status_code, response["Location"]) == (302, "/link/done")
+    connect(alice.card)
+    page = body(session.get("/link/"))
+    text = visible_text(page)
+    assert tr(lang, "Your accounts are connected", "Vos comptes sont connectés") in text
+    assert tr(lang, "Connect to QuickBooks Online", "Connexion à QuickBooks Online") not in text
+    assert primary_actions(page) == [tr(lang, "Done", "Terminé")]
+    page = body(session.get("/link/accounts"))
+    assert primary_actions(page) == [tr(lang, "Done", "Terminé")]
+    assert 'type="checkbox"' not in page
+
+
+def test_select_all_ticks_every_account_that_can_be_chosen(session, alice):
+    page = body(session.get("/link/accounts"))
+    assert re.search(r'<a href="/link/accounts\?select=all">Select all</a>', page)
+    assert " checked" not in page
+    page = body(session.get("/link/accounts?select=all"))
+    assert page.count(" checked>") == 2
+    assert "select=all" not in page  # all selected: the link is gone
+    connect(alice.checking)
+    page = body(session.get("/link/accounts?select=all"))
+    assert page.count(" checked>") == 1 and "select=all" not in page  # one left: no need
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_contacts_are_links_on_every_screen_and_the_callout_too(session, alice, lang):
+    """Items 9 and 11: the support contact on the normal path, as mailto:/tel: links."""
+    org_update(
+        support_contact="help@maple.example or (514) 555-0100",
+        callout_title_en="Questions?",
+        callout_body_en="Call 1 800 555-0199 or write to help@maple.example.",
+        callout_title_fr="Des questions?",
+        callout_body_fr="Appelez le 1 800 555-0199 ou écrivez à help@maple.example.",
+    )
+    set_language(session, lang)
+    choose(session, alice.checking)
+    for path in ("/link/", "/link/accounts", "/link/setup", "/link/credentials"):
+        page = body(session.get(path))
+        help_ = re.search(r'<p class="help">(.*?)</p>', page, re.S).group(1)
+        assert tr(lang, "Need help?", "Besoin d’aide?") in visible_text(help_)
+        assert '<a class="nowrap" href="mailto:help@maple.example">help@maple.example</a>' in help_
+        assert '<a class="nowrap" href="tel:+15145550100">(514) 555-0100</a>' in help_
+    callout = re.search(
+        r'<aside class="callout".*?</aside>', body(session.get("/link/setup")), re.S
+    )
+    assert '<a class="nowrap" href="tel:+18005550199">1 800 555-0199</a>' in callout.group(0)
+    assert 'href="mailto:help@maple.example"' in callout.group(0)
+
+
+def test_contact_text_is_escaped_and_only_safe_schemes_are_linked(session, alice):
+    org_update(support_contact='<b>x</b> javascript:alert(1) "@x.co http://plain.example')
+    page = body(session.get("/link/"))
+    help_ = re.search(r'<p class="help">(.*?)</p>', page, re.S).group(1)
+    assert "<b>" not in help_ and "&lt;b&gt;" in help_
+    assert "href" not in help_  # no e-mail, no https, no phone: nothing linked
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1-800-555-0199", [("1-800-555-0199", "tel:+18005550199")]),
+        ("+1 (416) 555 0100.", [("+1 (416) 555 0100", "tel:+14165550100"), (".", None)]),
+        (
+            "see https://help.example/a?b=1.",
+            [
+                ("see ", None),
+                ("https://help.example/a?b=1", "https://help.example/a?b=1"),
+                (".", None),
+            ],
+        ),
+        ("a@b.ca", [("a@b.ca", "mailto:a@b.ca")]),
+        ("account 123456789012", [("account 123456789012", None)]),
+        ("", []),
+    ],
+)
+def test_contact_parts_finds_phones_mail_and_https(text, expected):
+    from accounts.branding import contact_parts
+
+    assert contact_parts(text) == expected
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_header_names_the_bank_once_in_the_page_language(session, alice, lang):
+    """Items 8 and 13: the logo alone when there is one (its alt is the name), the name in
+    French when the operator gave one."""
+    org_update(institution_name_fr="Banque Maple")
+    set_language(session, lang)
+    page = body(session.get("/link/"))
+    header = re.search(r"<header\b.*?</header>", page, re.S).group(0)
+    name = tr(lang, "Maple Bank", "Banque Maple")
+    assert re.search(rf'<span class="institution">{name}</span>', header)
+    title = tr(lang, "Connect to QuickBooks Online", "Connexion à QuickBooks Online")
+    assert f"<title>{title} · {name}</title>" in page
+    org_update(logo=image_bytes(), logo_content_type="image/png")
+    header = re.search(r"<header\b.*?</header>", body(session.get("/link/")), re.S).group(0)
+    assert f'alt="{name}"' in header
+    assert 'class="institution"' not in header
+
+
+def test_privacy_and_terms_are_linked_when_given(session, alice):
+    page = body(session.get("/link/"))
+    assert "Privacy policy" not in page
+    org_update(privacy_url="https://bank.example/privacy", terms_url="https://bank.example/terms")
+    footer = re.search(r"<footer\b.*?</footer>", body(session.get("/link/")), re.S).group(0)
+    assert 'href="https://bank.example/privacy"' in footer and "Privacy policy" in footer
+    assert 'href="https://bank.example/terms"' in footer and "Terms of use" in footer
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_problem_page_links_back_to_the_bank(client, alice, enabled, lang):
+    org_update(return_url="https://bank.example/app")
+    set_language(client, lang)
+    page = body(client.get("/link/start?token=nope"))
+    assert re.findall(r'<a class="button" href="([^"]+)">([^<]+)</a>', page) == [
+        ("https://bank.example/app", tr(lang, "Back to Maple Bank", "Retour à Maple Bank"))
+    ]
+
+
+@pytest.mark.parametrize(
+    "address, ok",
+    [
+        ("https://bank.example/app", True),
+        ("http://localhost:8000/", True),
+        ("http://bank.example/app", False),
+        ("javascript:alert(1)", False),
+        ("data:text/html,x", False),
+    ],
+)
+def test_link_addresses_must_be_https(address, ok):
+    from django.core.exceptions import ValidationError
+
+    from accounts.branding import check_web_address
+
+    if ok:
+        check_web_address(address)
+    else:
+        with pytest.raises(ValidationError):
+            check_web_address(address)

@@ -24,10 +24,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import companies
 from accounts.audit import Actor, record
+from accounts.branding import contact_parts
 from accounts.models import OrganizationSettings
 from feeds import availability, connection_rules, credentials, formatting, link_urls
 from feeds.link.csrf import csrf_protect_no_referrer
@@ -35,7 +37,6 @@ from feeds.link.forms import ChooseAccountsForm, CountryForm
 from feeds.models import (
     AccountType,
     Connection,
-    CredentialOrigin,
     Feed,
     SourceAccount,
     SourceAccountStatus,
@@ -71,7 +72,7 @@ def problem(
     """A page that says what went wrong and what to do, in the user's language; `back`: where
     a Back link goes, when the user can still change the answer that led here."""
     org = org or OrganizationSettings.current()
-    institution = org.institution_name
+    institution = org.institution(request.LANGUAGE_CODE)
     pages = {
         "expired": (
             _("This link has expired"),
@@ -133,7 +134,7 @@ def problem(
     }
     title, message = pages[kind]
     context = {
-        "org": org,
+        **_branding(request, org),
         "title": title,
         "message": message % {"institution": institution},
         "kind": kind,
@@ -142,6 +143,16 @@ def problem(
         "back": back,
     }
     return _secure(render(request, "link/problem.html", context, status=status))
+
+
+def _branding(request: HttpRequest, org: OrganizationSettings) -> dict[str, Any]:
+    """What every Link page shows of the operator: its name in the page's language, its logo,
+    the support contact as links, privacy and terms, and where "back to the bank" goes."""
+    return {
+        "org": org,
+        "institution": org.institution(request.LANGUAGE_CODE),
+        "support": contact_parts(org.support_contact),
+    }
 
 
 PROBLEM_STATUS = {
@@ -195,12 +206,30 @@ def link_view(
     return wrapper
 
 
+# The progress indicator's steps (the QBO side's own steps all happen inside the last one).
+STEPS = (
+    (1, gettext_lazy("Overview")),
+    (2, gettext_lazy("Choose accounts")),
+    (3, gettext_lazy("Set up QuickBooks")),
+    (4, gettext_lazy("Link in QuickBooks")),
+)
+DONE_STEP = len(STEPS) + 1
+
+
 def _page(request: HttpRequest, link: LinkContext, template: str, status: int = 200, **extra):
+    step = extra.pop("step", None)
     context = {
-        "org": link.org,
+        **_branding(request, link.org),
         "company": link.connection.company,
         "country": link.connection.company.country,
-        "step": extra.pop("step", None),
+        "step": step,
+        "steps": [
+            {"number": n, "label": label, "done": n < step, "current": n == step}
+            for n, label in STEPS
+        ]
+        if step
+        else None,
+        "step_label": STEPS[step - 1][1] if step and step <= len(STEPS) else "",
         **extra,
     }
     return render(request, template, context, status=status)
@@ -285,12 +314,34 @@ def company_start(request: HttpRequest) -> HttpResponse:
     return _secure(redirect(link_urls.link_url(connection)))
 
 
+def _leave_url(org: OrganizationSettings) -> str:
+    """Back to the operator's app: its return address, else a page that says the user can
+    close this one."""
+    return org.return_url or reverse("link:leave")
+
+
+def _connected(accounts: list[SourceAccount]) -> list[SourceAccount]:
+    return [a for a in accounts if a.link_state == SourceAccountStatus.CONNECTED]
+
+
 @require_GET
 @link_view(needs_country=False)
 def connect(request: HttpRequest, link: LinkContext) -> HttpResponse:
-    """Screen 1: what will be shared, and with whom."""
+    """Screen 1: what will be shared, with whom, and what stays protected; the accounts already
+    connected when the user comes back."""
+    accounts = _accounts(link)
+    connected = _connected(accounts)
     following = "link:country" if _country_unknown(link) else "link:choose"
-    return _page(request, link, "link/connect.html", step=1, next_url=reverse(following))
+    return _page(
+        request,
+        link,
+        "link/connect.html",
+        step=1,
+        next_url=reverse(following),
+        connected=connected,
+        all_connected=bool(accounts) and len(connected) == len(accounts),
+        leave_url=_leave_url(link.org),
+    )
 
 
 @csrf_protect_no_referrer
@@ -322,7 +373,8 @@ def country(request: HttpRequest, link: LinkContext) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @link_view
 def choose(request: HttpRequest, link: LinkContext) -> HttpResponse:
-    """Screen 2: tick the accounts to feed."""
+    """Screen 2: tick the accounts to feed; those already connected are listed apart.
+    `?select=all` ticks every offered account (Select all, without JavaScript)."""
     accounts = _accounts(link)
     selectable = {a.pk for a in accounts if a.link_state != SourceAccountStatus.CONNECTED}
     form = ChooseAccountsForm(
@@ -332,16 +384,25 @@ def choose(request: HttpRequest, link: LinkContext) -> HttpResponse:
         _save_chosen(request, form.cleaned_data["accounts"])
         return redirect("link:setup")
     # A refused choice had no offered account in it: the boxes come back unticked.
-    selected = set() if form.is_bound else set(link.chosen)
+    if form.is_bound:
+        selected: set[int] = set()
+    elif request.GET.get("select") == "all":
+        selected = selectable
+    else:
+        selected = set(link.chosen)
+    rows = _account_rows(link, accounts, selectable, selected)
     return _page(
         request,
         link,
         "link/choose.html",
         status=400 if form.is_bound else 200,
         step=2,
-        rows=_account_rows(link, accounts, selectable, selected),
+        rows=[row for row in rows if not row["disabled"]],
+        connected_rows=[row for row in rows if row["disabled"]],
+        any_accounts=bool(rows),
         form=form,
         all_connected=bool(accounts) and not selectable,
+        all_selected=bool(selectable) and selected >= selectable,
     )
 
 
@@ -362,7 +423,9 @@ def _account_rows(
             "masked": account.masked_number,
             "ending_in": ending_in % {"last4": account.account_number[-4:]},
             "currency": account.currency,
-            "balance": formatting.money(account.balance, account.currency, country),
+            "balance": formatting.balance(
+                account.balance, account.currency, account.account_type, country
+            ),
             "state": account.link_state,
             "state_label": account.link_state_label,
             "checked": account.pk in selected,
@@ -372,6 +435,10 @@ def _account_rows(
     ]
 
 
+def _all_connected(accounts: list[SourceAccount]) -> bool:
+    return bool(accounts) and all(a.link_state == SourceAccountStatus.CONNECTED for a in accounts)
+
+
 @require_GET
 @link_view
 def setup(request: HttpRequest, link: LinkContext) -> HttpResponse:
@@ -379,13 +446,16 @@ def setup(request: HttpRequest, link: LinkContext) -> HttpResponse:
     chosen = _chosen(link)
     if not chosen:
         return redirect("link:choose")
+    if _all_connected(chosen):  # connected meanwhile: nothing left to set up
+        return redirect("link:done")
+    callout = link.org.callout(request.LANGUAGE_CODE)
     return _page(
         request,
         link,
         "link/setup.html",
         step=3,
         chosen=chosen,
-        callout=link.org.callout(request.LANGUAGE_CODE),
+        callout=(callout[0], contact_parts(callout[1])) if callout else None,
         qbo_url=settings.QBO_APP_URL,
     )
 
@@ -394,17 +464,26 @@ def setup(request: HttpRequest, link: LinkContext) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @link_view
 def credentials_page(request: HttpRequest, link: LinkContext) -> HttpResponse:
-    """Screen 4. A POST makes a new set and is the only response that ever shows its password;
-    a GET (a reload, or coming back) shows the status and offers new credentials."""
+    """Screen 4. A POST makes a new set (the earlier unused ones stop working) and is the only
+    response that ever shows its password; a GET (a reload, or coming back) shows the same steps
+    and the status, and offers new credentials; once every chosen account is connected, the
+    completion screen."""
     chosen = _chosen(link)
     if not chosen:
         return redirect("link:choose")
-    issued = password = None
+    issued = password = expires = None
     if request.method == "POST":
-        # issue() hashes before its own transaction (no write lock held during the hash).
-        issued, password = credentials.issue(
-            link.connection, chosen, origin=CredentialOrigin.LINK, actor=link.actor
+        # issue_from_link() hashes before its own transaction (no write lock held meanwhile).
+        issued, password, replaced = credentials.issue_from_link(
+            link.connection, chosen, actor=link.actor
         )
+        expires = formatting.short_time(issued.expires, link.connection.company.country, zone=True)
+        if replaced:
+            messages.info(
+                request, _("The credentials you got before no longer work: use these ones.")
+            )
+    elif _all_connected(chosen):
+        return redirect("link:done")
     return _page(
         request,
         link,
@@ -414,8 +493,9 @@ def credentials_page(request: HttpRequest, link: LinkContext) -> HttpResponse:
         qbo_url=settings.QBO_APP_URL,
         issued=issued,
         password=password,
+        expires=expires,
         minutes=int(credentials.LIFETIME / dt.timedelta(minutes=1)),
-        all_connected=all(a.link_state == SourceAccountStatus.CONNECTED for a in chosen),
+        all_connected=_all_connected(chosen),
     )
 
 
@@ -438,10 +518,36 @@ def revoke(request: HttpRequest, link: LinkContext) -> HttpResponse:
 
 @require_GET
 @link_view(needs_country=False)
+def done(request: HttpRequest, link: LinkContext) -> HttpResponse:
+    """The completion screen: what is connected now, and the way back to the operator's app."""
+    accounts = _accounts(link)
+    connected = _connected(accounts)
+    if not connected:
+        return redirect("link:connect")
+    return _page(
+        request,
+        link,
+        "link/done.html",
+        step=DONE_STEP,
+        connected=connected,
+        more=len(connected) < len(accounts),
+    )
+
+
+@require_GET
+def leave(request: HttpRequest) -> HttpResponse:
+    """Cancel or Done without a return address: the user may close the page."""
+    return _secure(
+        render(request, "link/leave.html", _branding(request, OrganizationSettings.current()))
+    )
+
+
+@require_GET
+@link_view(needs_country=False)
 def status(request: HttpRequest, link: LinkContext) -> HttpResponse:
     """The chosen accounts' status, for the status panel's polling."""
     chosen = _chosen(link)
-    done = bool(chosen) and all(a.link_state == SourceAccountStatus.CONNECTED for a in chosen)
+    done = _all_connected(chosen)
     return JsonResponse(
         {
             "accounts": [
@@ -452,6 +558,7 @@ def status(request: HttpRequest, link: LinkContext) -> HttpResponse:
             "message": _("All set! Your accounts are connected to QuickBooks Online.")
             if done
             else "",
+            "next": reverse("link:done") if done else "",
             "checked": timezone.now().isoformat(),
         }
     )

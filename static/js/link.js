@@ -39,6 +39,11 @@
         if (data.done) {
           message.textContent = data.message;
           clearInterval(timer);
+          // One main action at a time: QuickBooks is done with, the completion screen is next.
+          var open = document.getElementById("open-qbo");
+          var next = document.getElementById("status-next");
+          if (open) open.hidden = true;
+          if (next) next.hidden = false;
         }
       })
       .catch(function () { /* offline for a moment: try again at the next tick */ });

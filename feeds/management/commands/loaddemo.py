@@ -76,21 +76,22 @@ class Command(BaseCommand):
         org = OrganizationSettings.get()
         if org.institution_name == OrganizationSettings._meta.get_field("institution_name").default:
             org.institution_name = "Maple Bank"
+            org.institution_name_fr = "Banque Maple"
             org.integration_enabled = True
             org.logo = LOGO.read_bytes()
             org.logo_content_type = "image/png"
             org.logo_updated = timezone.now()
             org.callout_title_en = "Keep these credentials private"
             org.callout_body_en = (
-                "Maple Bank will never ask for them by phone or e-mail. Use them only in "
-                "QuickBooks Online."
+                "Maple Bank will never ask for them by phone or e-mail. Questions? Call "
+                "1 800 555-0199."
             )
             org.callout_title_fr = "Gardez ces identifiants confidentiels"
             org.callout_body_fr = (
-                "Banque Maple ne vous les demandera jamais par téléphone ni par courriel. "
-                "Utilisez-les seulement dans QuickBooks Online."
+                "Banque Maple ne vous les demandera jamais par téléphone ni par courriel. Des "
+                "questions? Appelez le 1 800 555-0199."
             )
-            org.support_contact = "support@maplebank.example"
+            org.support_contact = "support@maplebank.example · 1 800 555-0199"
             org.save()
             self.stdout.write("Organization set to Maple Bank.")
 
