@@ -8,6 +8,8 @@ import secrets
 import uuid
 from collections.abc import Iterable
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -94,12 +96,33 @@ class OrganizationSettings(models.Model):
         obj, _created = cls.objects.get_or_create(pk=1)
         return obj
 
+    CACHE_KEY = "organization-settings:1"
+
     @classmethod
     def current(cls, *, logo: bool = False) -> OrganizationSettings:
         """The settings as they stand, for reading on every request: the row (without the logo's
-        bytes unless `logo`), or the defaults, unsaved, while the operator has saved none."""
+        bytes unless `logo`), or the defaults, unsaved, while the operator has saved none.
+
+        Without the logo they are kept in Django's cache for ORG_SETTINGS_CACHE_SECONDS: every
+        Link page and status poll reads them, and they change a few times a year. Saving drops
+        the cached copy (in Redis, for every process at once; in a process's own memory, the
+        others see the change within those seconds)."""
         query = cls.objects.filter(pk=1)
-        return (query if logo else query.defer("logo")).first() or cls()
+        if logo:
+            return query.first() or cls()
+        seconds = settings.ORG_SETTINGS_CACHE_SECONDS
+        if seconds:
+            cached = cache.get(cls.CACHE_KEY)
+            if cached is not None:
+                return cached
+        org = query.defer("logo").first() or cls()
+        if seconds:
+            cache.set(cls.CACHE_KEY, org, seconds)
+        return org
+
+    @classmethod
+    def forget_cached(cls) -> None:
+        cache.delete(cls.CACHE_KEY)
 
     @classmethod
     def integration_is_enabled(cls) -> bool:
@@ -108,6 +131,7 @@ class OrganizationSettings(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.pk = 1
         super().save(*args, **kwargs)
+        self.forget_cached()
 
     def institution(self, language: str) -> str:
         """The institution's name in a language: the French one when entered, else the name."""

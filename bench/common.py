@@ -31,6 +31,7 @@ def bench_env(database_url: str, **extra: str) -> dict[str, str]:
         "PYTHONPATH": str(ROOT),
         "REDIS_URL": "",
         "LOG_LEVEL": "WARNING",
+        "ORG_SETTINGS_CACHE_SECONDS": "5",  # as deployed (the tests switch it off)
         **extra,
     }
 

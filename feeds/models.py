@@ -149,8 +149,12 @@ class SourceAccount(models.Model):
 
     @property
     def masked_number(self) -> str:
+        return self.mask(self.account_number)
+
+    @staticmethod
+    def mask(account_number: str) -> str:
         """Only the last 4 digits are ever shown to SMB users."""
-        return "••••" + self.account_number[-4:]
+        return "••••" + account_number[-4:]
 
 
 def new_feed_id() -> str:

@@ -334,6 +334,11 @@ for _name in ("RATE_LIMIT_API", "RATE_LIMIT_LINK", "RATE_LIMIT_QBO", "RATE_LIMIT
 # A cache that cannot count lets requests through rather than refusing everyone.
 RATELIMIT_FAIL_OPEN = True
 
+# How long a process may keep the organization settings (logo aside) in the cache below before
+# reading them again: every Link page reads them. Saving them drops the cached copy; with a cache
+# in process memory (no REDIS_URL) other processes see a change within these seconds.
+ORG_SETTINGS_CACHE_SECONDS = env.int("ORG_SETTINGS_CACHE_SECONDS", default=5)
+
 # The cache counts IDX requests per partner key. In process memory unless REDIS_URL is set;
 # then in Redis, so that every web process and host shares one count.
 CACHES = {

@@ -21,6 +21,10 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 # No rate limit by default: the suite sends thousands of requests from one address and one
 # key within a minute; the tests of the limits set them.
 RATE_LIMIT_API = RATE_LIMIT_LINK = RATE_LIMIT_QBO = RATE_LIMIT_QBO_USERNAME = ""
+# Tests change the settings row with queryset updates, which a cached copy would not see; the
+# cache's own test switches it on (and `bench/` sets ORG_SETTINGS_CACHE_SECONDS, as deployed).
+if "ORG_SETTINGS_CACHE_SECONDS" not in os.environ:
+    ORG_SETTINGS_CACHE_SECONDS = 0
 # A fast hasher keeps tests quick; production uses Django's default (PBKDF2).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Static files straight from the source folders, no collectstatic needed.

@@ -11,6 +11,7 @@ POST that made them."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial, wraps
@@ -23,6 +24,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -30,7 +32,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import companies
 from accounts.audit import Actor, record
 from accounts.branding import contact_parts
-from accounts.models import OrganizationSettings
+from accounts.models import Company, OrganizationSettings
 from feeds import availability, connection_rules, credentials, formatting, link_urls
 from feeds.link.csrf import csrf_protect_no_referrer
 from feeds.link.forms import ChooseAccountsForm, CountryForm
@@ -41,6 +43,7 @@ from feeds.models import (
     SourceAccount,
     SourceAccountStatus,
 )
+from feeds.prepared import Prepared
 
 SESSION_KEY = "link"
 # The browser session outlives the one-hour Link URL a little, so that a user who got
@@ -188,9 +191,7 @@ def link_view(
         data = request.session.get(SESSION_KEY)
         if not data:
             return problem(request, "missing", 401)
-        connection = (
-            Connection.objects.select_related("company").filter(pk=data.get("connection")).first()
-        )
+        connection = _connection(data.get("connection"))
         if connection is None or connection.link_generation != data.get("generation"):
             return problem(request, "revoked", 401)
         org = OrganizationSettings.current()
@@ -235,31 +236,107 @@ def _page(request: HttpRequest, link: LinkContext, template: str, status: int = 
     return render(request, template, context, status=status)
 
 
-def _accounts(link: LinkContext) -> list[SourceAccount]:
-    """The connection's accounts, each with `link_state`: connected only while a feed is active
-    (an account QBO disconnected stays `connected` in the API for the grace period, but the SMB
-    user can link it again at once)."""
-    active_feed = Feed.objects.active().filter(source_account=OuterRef("pk"))
-    # One query, with no per-account work for the ORM (no prefetch of every feed).
-    accounts = list(
-        SourceAccount.objects.filter(connection=link.connection)
-        .annotate(fed=Exists(active_feed))
+@dataclass(slots=True)
+class AccountRow:
+    """What the Link pages show of a source account (read as plain values: with 50 accounts,
+    building model instances was most of a screen's cost). `link_state`: connected only while a
+    feed is active (an account QBO disconnected stays `connected` in the API for the grace
+    period, but the SMB user can link it again at once)."""
+
+    pk: int
+    account_name: str
+    account_type: str
+    account_number: str
+    currency: str
+    balance: Any
+    link_state: str
+
+    FIELDS = ("pk", "account_name", "account_type", "account_number", "currency", "balance")
+
+    @property
+    def masked_number(self) -> str:
+        return SourceAccount.mask(self.account_number)
+
+    @property
+    def link_state_label(self) -> str:
+        return STATE_LABELS[self.link_state]
+
+
+STATE_LABELS = dict(SourceAccountStatus.choices)
+
+
+# Every Link request reads its connection (with the company) and the connection's accounts:
+# compiled once per process (`feeds.prepared`), as the ORM would write them.
+ANY_ID = uuid.UUID(int=0xC0FFEE)
+CONNECTION_FIELDS = [f.attname for f in Connection._meta.concrete_fields]
+COMPANY_FIELDS = [f.attname for f in Company._meta.concrete_fields]
+CONNECTION_READ = Prepared(
+    lambda pk: Connection.objects.filter(pk=pk).values_list(
+        *CONNECTION_FIELDS, *(f"company__{name}" for name in COMPANY_FIELDS)
+    ),
+    (Connection._meta.pk, ANY_ID),
+)
+ACCOUNTS_READ = Prepared(
+    lambda pk: (
+        SourceAccount.objects.filter(connection_id=pk)
+        .annotate(fed=Exists(Feed.objects.active().filter(source_account=OuterRef("pk"))))
         .order_by("created", "id")
+        .values_list(*AccountRow.FIELDS, "status", "fed")
+    ),
+    (Connection._meta.pk, ANY_ID),
+)
+
+
+def _connection(pk: Any) -> Connection | None:
+    """The session's connection with its company, or None if it no longer exists."""
+    if not pk:
+        return None
+    rows = CONNECTION_READ.rows(pk)
+    if not rows:
+        return None
+    values = rows[0]
+    connection = Connection.from_db("default", CONNECTION_FIELDS, values[: len(CONNECTION_FIELDS)])
+    connection.company = Company.from_db(
+        "default", COMPANY_FIELDS, values[len(CONNECTION_FIELDS) :]
     )
-    labels = dict(SourceAccountStatus.choices)
-    for account in accounts:
-        if account.fed:
-            account.link_state = SourceAccountStatus.CONNECTED
-        elif account.status == SourceAccountStatus.CONNECTED:
-            account.link_state = SourceAccountStatus.DISCONNECTED
+    return connection
+
+
+def _accounts(link: LinkContext, *, chosen_only: bool = False) -> list[AccountRow]:
+    """The connection's accounts (or only the chosen ones), in the order they were added."""
+    chosen = set(link.chosen)
+    accounts = []
+    for *values, status, fed in ACCOUNTS_READ.rows(link.connection.pk):
+        if chosen_only and values[0] not in chosen:
+            continue
+        if fed:
+            state = SourceAccountStatus.CONNECTED
+        elif status == SourceAccountStatus.CONNECTED:
+            state = SourceAccountStatus.DISCONNECTED
         else:
-            account.link_state = account.status
-        account.link_state_label = labels[account.link_state]
+            state = status
+        accounts.append(AccountRow(*values, link_state=state))
     return accounts
 
 
-def _chosen(link: LinkContext) -> list[SourceAccount]:
-    return [a for a in _accounts(link) if a.pk in link.chosen]
+def _chosen(link: LinkContext) -> list[AccountRow]:
+    return _accounts(link, chosen_only=True) if link.chosen else []
+
+
+def _shown(accounts: list[AccountRow]) -> list[dict[str, str]]:
+    """Accounts for a template, as dicts of strings: a template finds a dict's key at its first
+    try, and an int or a lazy label would be localized or translated again on every use."""
+    labels = {state: str(label) for state, label in STATE_LABELS.items()}
+    return [
+        {
+            "pk": str(a.pk),
+            "account_name": a.account_name,
+            "masked_number": a.masked_number,
+            "link_state": a.link_state,
+            "link_state_label": labels[a.link_state],
+        }
+        for a in accounts
+    ]
 
 
 def _save_chosen(request: HttpRequest, ids: list[int]) -> None:
@@ -338,7 +415,7 @@ def connect(request: HttpRequest, link: LinkContext) -> HttpResponse:
         "link/connect.html",
         step=1,
         next_url=reverse(following),
-        connected=connected,
+        connected=_shown(connected),
         all_connected=bool(accounts) and len(connected) == len(accounts),
         leave_url=_leave_url(link.org),
     )
@@ -406,8 +483,18 @@ def choose(request: HttpRequest, link: LinkContext) -> HttpResponse:
     )
 
 
+# An account's details on one line: type · last digits · currency, never cut inside a piece
+# (the digits read as "ending in 1234"). Built here with format_html, which escapes every piece,
+# rather than in the template: 50 rows of nested spans were most of the screen's rendering.
+ACCOUNT_META = (
+    '<span class="nowrap">{}</span> <span aria-hidden="true">·</span> <span class="nowrap">'
+    '<span aria-hidden="true">{}</span><span class="visually-hidden">{}</span> '
+    '<span aria-hidden="true">·</span> {}</span>'
+)
+
+
 def _account_rows(
-    link: LinkContext, accounts: list[SourceAccount], selectable: set[int], selected: set[int]
+    link: LinkContext, accounts: list[AccountRow], selectable: set[int], selected: set[int]
 ) -> list[dict[str, Any]]:
     """What each row of "choose accounts" shows, ready for the template: with dozens of
     accounts, translating and formatting them one template lookup at a time was most of the
@@ -417,17 +504,20 @@ def _account_rows(
     ending_in = _("ending in %(last4)s")
     return [
         {
-            "pk": str(account.pk),
+            "pk": str(account.pk),  # a str: the template would localize an int, three times
             "name": account.account_name,
-            "type": types.get(account.account_type, account.account_type),
-            "masked": account.masked_number,
-            "ending_in": ending_in % {"last4": account.account_number[-4:]},
-            "currency": account.currency,
+            "meta": format_html(
+                ACCOUNT_META,
+                types.get(account.account_type, account.account_type),
+                account.masked_number,
+                ending_in % {"last4": account.account_number[-4:]},
+                account.currency,
+            ),
             "balance": formatting.balance(
                 account.balance, account.currency, account.account_type, country
             ),
-            "state": account.link_state,
             "state_label": account.link_state_label,
+            "disconnected": account.link_state == SourceAccountStatus.DISCONNECTED,
             "checked": account.pk in selected,
             "disabled": account.pk not in selectable,
         }
@@ -454,7 +544,7 @@ def setup(request: HttpRequest, link: LinkContext) -> HttpResponse:
         link,
         "link/setup.html",
         step=3,
-        chosen=chosen,
+        chosen=_shown(chosen),
         callout=(callout[0], contact_parts(callout[1])) if callout else None,
         qbo_url=settings.QBO_APP_URL,
     )
@@ -475,7 +565,9 @@ def credentials_page(request: HttpRequest, link: LinkContext) -> HttpResponse:
     if request.method == "POST":
         # issue_from_link() hashes before its own transaction (no write lock held meanwhile).
         issued, password, replaced = credentials.issue_from_link(
-            link.connection, chosen, actor=link.actor
+            link.connection,
+            SourceAccount.objects.filter(pk__in=[a.pk for a in chosen]),
+            actor=link.actor,
         )
         expires = formatting.short_time(issued.expires, link.connection.company.country, zone=True)
         if replaced:
@@ -489,7 +581,7 @@ def credentials_page(request: HttpRequest, link: LinkContext) -> HttpResponse:
         link,
         "link/credentials.html",
         step=4,
-        chosen=chosen,
+        chosen=_shown(chosen),
         qbo_url=settings.QBO_APP_URL,
         issued=issued,
         password=password,
@@ -529,7 +621,7 @@ def done(request: HttpRequest, link: LinkContext) -> HttpResponse:
         link,
         "link/done.html",
         step=DONE_STEP,
-        connected=connected,
+        connected=_shown(connected),
         more=len(connected) < len(accounts),
     )
 

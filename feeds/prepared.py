@@ -1,0 +1,76 @@
+"""Reads compiled to SQL once per process, then run with fresh parameters.
+
+For the few reads every Link request and status poll makes, compiling the ORM query costs many
+times running it (the accounts of a connection, on SQLite: 0.9 ms to compile, 0.04 ms to run). A
+`Prepared` read is still built by the ORM, from the models' own rules (`Feed.ACTIVE` and the
+like stay where they are): `build(*sentinels)` makes the queryset with a sentinel standing for
+each parameter, the sentinels are found again among the compiled SQL's parameters, and every run
+puts the real values in their place. Rows come back through the same converters the ORM applies
+(decimals, datetimes, booleans), as tuples in `values_list` order (annotations last)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connections
+from django.db.models import Field, QuerySet
+
+
+class Prepared:
+    def __init__(
+        self, build: Callable[..., QuerySet], *parameters: tuple[Field, Any], using: str = "default"
+    ) -> None:
+        """`parameters`: (the model field a parameter is compared with, a sentinel value of
+        that field's type found nowhere else in the query)."""
+        self.build = build
+        self.parameters = parameters
+        self.using = using
+        self._compiled: dict[str, Any] | None = None
+
+    def _compile(self) -> dict[str, Any]:
+        connection = connections[self.using]
+        queryset = self.build(*(sentinel for _field, sentinel in self.parameters))
+        compiler = queryset.query.get_compiler(using=self.using)
+        sql, params = compiler.as_sql()
+        slots = []
+        for field, sentinel in self.parameters:
+            prepared = field.get_db_prep_value(sentinel, connection, prepared=False)
+            found = [i for i, value in enumerate(params) if value == prepared]
+            if not found:  # pragma: no cover - a wrong sentinel is a programming error
+                raise ValueError(f"sentinel {sentinel!r} is not among the query's parameters")
+            slots.append((field, found))
+        expressions = [column[0] for column in compiler.select]
+        return {
+            "sql": sql,
+            "params": list(params),
+            "slots": slots,
+            "converters": compiler.get_converters(expressions),
+        }
+
+    def rows(self, *values: Any) -> list[tuple]:
+        if self._compiled is None:
+            self._compiled = self._compile()
+        compiled = self._compiled
+        connection = connections[self.using]
+        params = list(compiled["params"])
+        for (field, positions), value in zip(compiled["slots"], values, strict=True):
+            prepared = field.get_db_prep_value(value, connection, prepared=False)
+            for position in positions:
+                params[position] = prepared
+        with connection.cursor() as cursor:
+            cursor.execute(compiled["sql"], params)
+            rows = cursor.fetchall()
+        converters = compiled["converters"]
+        if not converters:
+            return rows
+        converted = []
+        for row in rows:
+            row = list(row)
+            for position, (functions, expression) in converters.items():
+                value = row[position]
+                for function in functions:
+                    value = function(value, expression, connection)
+                row[position] = value
+            converted.append(tuple(row))
+        return converted
