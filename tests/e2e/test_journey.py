@@ -52,7 +52,7 @@ def sign_in_to_sandbox(qbo: Page, live_server, username: str, password: str) -> 
     qbo.get_by_role("button", name="Select").click()
     qbo.get_by_role("checkbox").check()
     qbo.get_by_role("button", name="Continue").click()
-    qbo.get_by_label("User ID").fill(username)
+    qbo.get_by_label("Username").fill(username)
     qbo.get_by_label("Password").fill(password)
     qbo.get_by_role("button", name="Continue").click()
 
