@@ -1085,6 +1085,7 @@ def offered(account_type: str, balance: str, currency: str = "USD") -> dict:
         ),
         (offered("moneymarket", "not a number"), "USD", "USD"),
         (offered("loan", "NaN", ""), "Loan", "Prêt"),
+        (offered("prepaidCard", "1e999999"), "Prepaid card · USD", "Carte prépayée · USD"),
     ],
 )
 def test_an_offered_account_reads_as_words_and_money(account, english, french):
@@ -1178,7 +1179,7 @@ def test_after_update_the_page_waits_for_the_push_then_shows_it(client, over_htt
     assert pending_updates(client) == []
     page = banking_page(client)
     assert "data-poll" not in page and "Catering" in page
-    assert re.search(r"Last update: [^<]+\. 1 new transaction received since\.", page)
+    assert re.search(r"Last update: [^<]+ · 1 new transaction received since<", page)
 
 
 def test_an_update_that_brings_nothing_stops_waiting(client, feed):
@@ -1191,11 +1192,11 @@ def test_an_update_that_brings_nothing_stops_waiting(client, feed):
     assert pending_updates(client) == []
     page = banking_page(client)
     assert "data-poll" not in page
-    assert re.search(r"Last update: [^<]+\. 0 new transactions received since\.", page)
+    assert re.search(r"Last update: [^<]+ · 0 new transactions received since<", page)
     client.cookies["django_language"] = "fr-ca"
     page = banking_page(client)
     assert re.search(
-        r"Dernière mise à jour\u00a0: [^<]+\. 0 nouvelle transaction reçue depuis\.", page
+        r"Dernière mise à jour\u00a0: [^<]+ · 0 nouvelle transaction reçue depuis<", page
     )
 
     # A batch that came before the Update is not what it brought; one just after is.

@@ -64,12 +64,16 @@ def account_kind(account_type: str) -> str:
     return str(label) if label is not None else ""
 
 
+# Larger than any balance linksite accepts (its DecimalField): not money, not shown.
+_BALANCE_LIMIT = Decimal("1e16")
+
+
 def _decimal(value: Any) -> Decimal | None:
     try:
-        amount = Decimal(str(value))
+        amount = Decimal(str(value)[:40])
     except InvalidOperation:
         return None
-    return amount if amount.is_finite() else None
+    return amount if amount.is_finite() and abs(amount) < _BALANCE_LIMIT else None
 
 
 @register.filter
