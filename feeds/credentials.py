@@ -33,9 +33,7 @@ USERNAME_SHAPE = re.compile(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]
 # Letters and digits without the look-alikes (I, l, 1; O, o, 0): a password read off a phone and
 # typed on a desktop is typed right. 56 symbols, about 93 bits in 16.
 LOOK_ALIKES = "Il1Oo0"
-PASSWORD_ALPHABET = "".join(
-    c for c in string.ascii_letters + string.digits if c not in LOOK_ALIKES
-)
+PASSWORD_ALPHABET = "".join(c for c in string.ascii_letters + string.digits if c not in LOOK_ALIKES)
 PASSWORD_LENGTH = 16
 LIFETIME = dt.timedelta(minutes=60)
 
