@@ -61,7 +61,7 @@ class TermsForm(forms.Form):
 
 class CredentialsForm(forms.Form):
     username = forms.CharField(
-        max_length=200, error_messages={"required": _("Enter your user ID.")}
+        max_length=200, error_messages={"required": _("Enter your username.")}
     )
     password = forms.CharField(
         max_length=200, strip=False, error_messages={"required": _("Enter your password.")}

@@ -7,6 +7,9 @@ import datetime as dt
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
+from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 DEFAULT_ACCOUNTS = [("Checking", "Bank"), ("Savings", "Bank"), ("Visa", "CreditCard")]
@@ -87,7 +90,7 @@ class PullCredential(models.Model):
     pull with. Stored as typed: the sandbox is an emulator on the operator's own database, and a
     puller needs the password itself, not a hash. Deleted once no linked feed uses them."""
 
-    username = models.CharField(_("user ID"), max_length=200)
+    username = models.CharField(_("username"), max_length=200)
     password = models.CharField(_("password"), max_length=200)
     created = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -103,12 +106,42 @@ class PullCredential(models.Model):
         cls.objects.filter(linked_feeds__isnull=True).delete()
 
 
+# After Update on a pushed feed, how long the page waits for linksite's push (which comes only
+# when linksite has something to deliver), and how long after a batch it waits for the next
+# one of the same push (a push sends its batches back to back).
+UPDATE_WAIT = dt.timedelta(seconds=30)
+UPDATE_QUIET = dt.timedelta(seconds=2)
+
+
 class LinkedFeedQuerySet(models.QuerySet):
     def pulled(self) -> LinkedFeedQuerySet:
         """Active feeds QBO pulls, with their credentials."""
         return self.filter(
             status=FeedStatus.ACTIVE, delivery=Delivery.PULL, credential__isnull=False
         ).select_related("credential")
+
+    def with_update_progress(self) -> LinkedFeedQuerySet:
+        """Each feed with what came since its last Update: `last_batch_since_update` (when the
+        newest batch since arrived, or None) and `received_since_update` (transactions)."""
+        since = {"feed": OuterRef("pk"), "received_at__gte": OuterRef("update_requested_at")}
+        last_batch = (
+            ReceivedBatch.objects.filter(**since)
+            .order_by()
+            .values("feed")
+            .annotate(last=Max("received_at"))
+            .values("last")
+        )
+        received = (
+            ReceivedTransaction.objects.filter(**since)
+            .order_by()
+            .values("feed")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        return self.annotate(
+            last_batch_since_update=Subquery(last_batch),
+            received_since_update=Coalesce(Subquery(received), 0),
+        )
 
 
 class LinkedFeed(models.Model):
@@ -149,6 +182,8 @@ class LinkedFeed(models.Model):
         _("last pull error"), max_length=20, choices=PullError.choices, blank=True
     )
     pull_error_at = models.DateTimeField(_("last pull error at"), null=True, blank=True)
+    # When the SMB last pressed Update on this pushed feed and linksite queued the push.
+    update_requested_at = models.DateTimeField(_("update requested at"), null=True, blank=True)
 
     objects = LinkedFeedQuerySet.as_manager()
 
@@ -175,6 +210,18 @@ class LinkedFeed(models.Model):
     @property
     def is_pulled(self) -> bool:
         return self.delivery == Delivery.PULL
+
+    def update_pending(self, now: dt.datetime | None = None) -> bool:
+        """Whether the push an Update asked for may still be on its way: nothing came yet and
+        UPDATE_WAIT has not passed, or a batch came less than UPDATE_QUIET ago. Needs
+        `with_update_progress`."""
+        if self.update_requested_at is None or not self.is_active or self.is_pulled:
+            return False
+        now = now or timezone.now()
+        last_batch = self.last_batch_since_update
+        if last_batch is None:
+            return now < self.update_requested_at + UPDATE_WAIT
+        return now < last_batch + UPDATE_QUIET
 
     @classmethod
     def record(

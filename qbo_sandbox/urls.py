@@ -14,6 +14,7 @@ urlpatterns = [
     path("banking/link/sign-in", views.link_sign_in, name="link-sign-in"),
     path("banking/link/accounts", views.link_accounts, name="link-accounts"),
     path("banking/link/cancel", views.link_cancel, name="link-cancel"),
+    path("banking/updates", views.updates, name="updates"),
     path("banking/<int:pk>/update", views.feed_update, name="feed-update"),
     path("banking/<int:pk>/edit", views.feed_edit, name="feed-edit"),
     path("faults", views.faults, name="faults"),

@@ -13,10 +13,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Prefetch, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from qbo_sandbox import idx_client, linksite, pulling
@@ -62,6 +64,47 @@ def _credentials_refused_message() -> str:
     )
 
 
+FAILED_SIGN_INS = "qbo_sandbox_failed_sign_ins"
+# linksite locks a credential set after this many wrong passwords (`product.md` §5), and its 401
+# never says why a sign-in failed, so as not to tell whether the username exists. QBO can still
+# count what it saw, and so does the sandbox: the refusals of each username typed in this
+# browser session (tries made elsewhere are not seen, so the count left is at most that).
+LOCK_AFTER = 5
+USERNAMES_COUNTED = 20
+
+
+def _refused_sign_in(request: HttpRequest, username: str) -> str:
+    """Count one refused sign-in for `username` in this session; the error for the page, with
+    the tries left before linksite locks the credentials."""
+    counts = dict(request.session.get(FAILED_SIGN_INS) or {})
+    key = username.strip().upper()
+    counts[key] = failed = int(counts.pop(key, 0)) + 1  # re-inserted: the newest
+    while len(counts) > USERNAMES_COUNTED:
+        counts.pop(next(iter(counts)))
+    request.session[FAILED_SIGN_INS] = counts
+    left = LOCK_AFTER - failed
+    if left <= 0:
+        return ngettext(
+            "After %(count)s failed try, these credentials are locked. Get new ones from "
+            "your bank.",
+            "After %(count)s failed tries, these credentials are locked. Get new ones from "
+            "your bank.",
+            LOCK_AFTER,
+        ) % {"count": LOCK_AFTER}
+    tries = ngettext(
+        "%(count)s try left before these credentials are locked.",
+        "%(count)s tries left before these credentials are locked.",
+        left,
+    ) % {"count": left}
+    return f"{_credentials_refused_message()} {tries}"
+
+
+def _forget_failed_sign_ins(request: HttpRequest, username: str) -> None:
+    counts = dict(request.session.get(FAILED_SIGN_INS) or {})
+    if counts.pop(username.strip().upper(), None) is not None:
+        request.session[FAILED_SIGN_INS] = counts
+
+
 def pull_error_message(kind: str) -> str:
     """A pull's error (a PullError value) in the reader's language."""
     if kind == PullError.UNAUTHORIZED:
@@ -85,7 +128,12 @@ def _pulled_message(request: HttpRequest, result: pulling.PullResult) -> None:
     else:
         messages.success(
             request,
-            _("Update done: %(count)s new transaction(s) received.") % {"count": result.received},
+            ngettext(
+                "Update done: %(count)s new transaction received.",
+                "Update done: %(count)s new transactions received.",
+                result.received,
+            )
+            % {"count": result.received},
         )
 
 
@@ -155,12 +203,15 @@ def bank_transactions(request: HttpRequest) -> HttpResponse:
         LinkedFeed.objects.filter(chart_account__company=company)
         .select_related("chart_account")
         .annotate(received=Count("transactions"))
+        .with_update_progress()
         .prefetch_related(Prefetch("transactions", queryset=recent, to_attr="recent"))
         .order_by("status", "chart_account__name", "pk")
     )
     feeds = list(feeds)
+    now = timezone.now()
     for feed in feeds:
         feed.pull_error_text = pull_error_message(feed.pull_error) if feed.pull_error else ""
+        feed.updating = feed.update_pending(now)
     return _render(
         request,
         "bank_transactions.html",
@@ -177,6 +228,8 @@ def feed_update(request: HttpRequest, pk: int) -> HttpResponse:
     if feed.is_pulled:
         _pulled_message(request, pulling.pull_feed(feed))
         return redirect("qbo_sandbox:banking")
+    # Taken before asking: the push may arrive before linksite's answer does.
+    requested = timezone.now()
     try:
         linksite.refresh(feed.feed_id)
     except linksite.LinksiteRefused as exc:
@@ -184,8 +237,22 @@ def feed_update(request: HttpRequest, pk: int) -> HttpResponse:
     except linksite.LinksiteUnavailable:
         messages.error(request, _unreachable_message())
     else:
+        # linksite pushes a moment later (its worker): the page waits for it (`updates`).
+        LinkedFeed.objects.filter(pk=feed.pk).update(update_requested_at=requested)
         messages.success(request, _("Update requested"))
     return redirect("qbo_sandbox:banking")
+
+
+@require_GET
+@never_cache
+def updates(request: HttpRequest) -> JsonResponse:
+    """The feeds whose Update may still bring transactions (`LinkedFeed.update_pending`): Bank
+    Transactions' script asks this while it shows one waiting, and reloads once none is."""
+    now = timezone.now()
+    feeds = LinkedFeed.objects.filter(
+        chart_account__company=SandboxCompany.current(), update_requested_at__isnull=False
+    ).with_update_progress()
+    return JsonResponse({"pending": [feed.pk for feed in feeds if feed.update_pending(now)]})
 
 
 @require_http_methods(["GET", "POST"])
@@ -310,12 +377,13 @@ def link_sign_in(request: HttpRequest) -> HttpResponse:
             )
         except linksite.LinksiteRefused as exc:
             if exc.status == 401:
-                error = _credentials_refused_message()
+                error = _refused_sign_in(request, form.cleaned_data["username"])
             else:
                 error = exc.message or _("Your bank refused the connection.")
         except linksite.LinksiteUnavailable:
             error = _unreachable_message()
         else:
+            _forget_failed_sign_ins(request, form.cleaned_data["username"])
             accounts = [a for a in answer.get("accounts") or [] if isinstance(a, dict)]
             state.update(
                 link_session_id=str(answer.get("linkSessionId", "")),
@@ -378,10 +446,11 @@ def _sign_in_for_pulls(request: HttpRequest, state: dict[str, Any], form) -> str
         found = idx_client.accounts(username, password)
     except idx_client.IdxRefused as exc:
         if exc.status == 401:
-            return _credentials_refused_message()
+            return _refused_sign_in(request, username)
         return pull_error_message(pulling.error_kind(exc))
     except idx_client.IdxUnavailable:
         return _unreachable_message()
+    _forget_failed_sign_ins(request, username)
     accounts = [_idx_account(a) for a in found]
     if not accounts:
         return _("Your bank offers no account to link with these credentials.")
@@ -521,7 +590,11 @@ def _connect(request, company, mappings, state) -> str:
     request.session.pop(WIZARD, None)
     messages.success(
         request,
-        _("%(count)s account(s) linked. New transactions will appear here after each update.")
+        ngettext(
+            "%(count)s account linked. New transactions will appear here after each update.",
+            "%(count)s accounts linked. New transactions will appear here after each update.",
+            len(mappings),
+        )
         % {"count": len(mappings)},
     )
     return ""
@@ -552,7 +625,11 @@ def _connect_for_pulls(request, mappings, state, created) -> str:
             for mapping in mappings
         ]
     request.session.pop(WIZARD, None)
-    messages.success(request, _("%(count)s account(s) linked.") % {"count": len(mappings)})
+    messages.success(
+        request,
+        ngettext("%(count)s account linked.", "%(count)s accounts linked.", len(mappings))
+        % {"count": len(mappings)},
+    )
     for feed in feeds:
         result = pulling.pull_feed(feed)
         if result.error:

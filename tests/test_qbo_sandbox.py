@@ -463,17 +463,31 @@ def test_bank_transactions_lists_received_transactions_newest_first(
 
 
 def test_bank_transactions_are_formatted_in_french(client, feed):
-    push(client, "feed-1", batch("b-1", txn("t-1", "1234.56")))
+    push(client, "feed-1", batch("b-1", txn("t-1", "1234.56"), txn("t-2", "-5.00")))
     client.cookies["django_language"] = "fr-ca"
     page = client.get("/qbo-sandbox/banking").content.decode()
     assert "1\u00a0234,56\u00a0$\u00a0US" in page
     assert "20 nov. 2026" in page
+    assert "<td>Crédit</td>" in page and "<td>Débit</td>" in page
+
+
+def test_transaction_types_are_words_not_protocol_values(client, feed):
+    push(client, "feed-1", batch("b-1", txn("t-1", "9.00", transactionType="Unknown"), txn("t-2")))
+    page = client.get("/qbo-sandbox/banking").content.decode()
+    assert "<td>Unknown</td>" in page and "<td>Debit</td>" in page
+    ReceivedTransaction.objects.filter(txn_id="t-1").update(transaction_type="memo")
+    page = client.get("/qbo-sandbox/banking").content.decode()
+    assert "memo" not in page
 
 
 def test_the_pages_have_no_inline_script_or_style(client, feed):
     for path in ["dashboard", "chart-of-accounts", "banking", "faults", "banking/link"]:
         page = client.get(f"/qbo-sandbox/{path}").content.decode()
-        assert "<script" not in page and "style=" not in page and "<style" not in page, path
+        scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", page, re.S)
+        assert all(body == "" for body in scripts), path  # only <script src=…></script>
+        assert len(re.findall(r"<script\b", page)) == len(scripts), path
+        assert len(re.findall(r"<script\b[^>]*\bsrc=", page)) == len(scripts), path
+        assert "style=" not in page and "<style" not in page, path
 
 
 def test_every_sandbox_page_extends_the_sandbox_base_which_extends_the_shared_base():
@@ -546,6 +560,12 @@ def walk_to_sign_in(client) -> None:
     assert response.url == "/qbo-sandbox/banking/link/sign-in"
 
 
+def banking_page(client) -> str:
+    response = client.get("/qbo-sandbox/banking")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
 def test_the_institution_search_finds_the_operator_institution(client, over_http):
     page = client.get("/qbo-sandbox/banking/link", {"q": "MAPLE"}).content.decode()
     assert "Maple Bank" in page
@@ -603,6 +623,7 @@ def test_linking_updating_and_disconnecting_over_http(client, over_http):
         },
     )
     assert response.status_code == 302, response.content.decode()
+    assert "2 accounts linked. New transactions will appear here" in banking_page(client)
     feeds = LinkedFeed.objects.order_by("chart_account__name")
     assert [f.chart_account.name for f in feeds] == ["Alice Visa card", "Checking"]
     assert {f.feed_start_date.isoformat() for f in feeds} == {three_days_ago}
@@ -618,8 +639,9 @@ def test_linking_updating_and_disconnecting_over_http(client, over_http):
     assert "We couldn&#x27;t verify these credentials." in response.content.decode()
 
     feed = LinkedFeed.objects.get(chart_account=checking)
-    response = client.post(f"/qbo-sandbox/banking/{feed.pk}/update", follow=True)
-    assert "Update requested" in response.content.decode()
+    response = client.post(f"/qbo-sandbox/banking/{feed.pk}/update")
+    assert response.url == "/qbo-sandbox/banking"  # the page, freshly read: POST, redirect, GET
+    assert "Update requested" in banking_page(client)
 
     response = client.post(f"/qbo-sandbox/banking/{feed.pk}/edit", {"disconnect": "on"})
     assert response.status_code == 302
@@ -966,3 +988,310 @@ def test_sign_in_refuses_hostile_credentials_without_calling_linksite(
     assert f'id="{field}-error"' in page
     assert "couldn&#x27;t reach your bank" not in page
     assert "link_session_id" not in client.session["qbo_sandbox_link"]
+
+
+# What the SMB user reads (issue 17, item 15) ---------------------------------------------------
+
+SANDBOX_TEXTS = [
+    *sorted((ROOT / "qbo_sandbox").glob("*.py")),
+    *sorted((ROOT / "qbo_sandbox" / "templatetags").glob("*.py")),
+    *sorted((ROOT / "templates" / "qbo_sandbox").glob("*.html")),
+]
+
+
+def at_sign_in(client) -> None:
+    session = client.session
+    session["qbo_sandbox_link"] = {
+        "institution": {"name": "Maple Bank", "logoUrl": ""},
+        "terms": True,
+    }
+    session.save()
+
+
+def test_the_sandbox_says_username_as_the_link_pages_do():
+    said = [p.name for p in SANDBOX_TEXTS if re.search(r"user id", p.read_text("utf-8"), re.I)]
+    assert said == []
+
+
+def test_the_sign_in_page_asks_for_a_username(client, db):
+    at_sign_in(client)
+    page = client.get("/qbo-sandbox/banking/link/sign-in").content.decode()
+    assert '<label for="username">Username</label>' in page
+    page = client.post("/qbo-sandbox/banking/link/sign-in", {"password": "x"}).content.decode()
+    assert '<span class="error" id="username-error">Enter your username.</span>' in page
+    client.cookies["django_language"] = "fr-ca"
+    page = client.post("/qbo-sandbox/banking/link/sign-in", {"password": "x"}).content.decode()
+    assert '<label for="username">Nom d’utilisateur</label>' in page
+    assert "Entrez votre nom d’utilisateur." in page
+
+
+def test_no_sandbox_text_leaves_its_plural_to_the_reader():
+    said = [p.name for p in SANDBOX_TEXTS if re.search(r"\w\(s\)", p.read_text("utf-8"))]
+    assert said == []
+
+
+def test_the_dashboard_counts_in_the_singular_and_the_plural(client, feed):
+    page = client.get("/qbo-sandbox/dashboard").content.decode()
+    assert "</span> accounts in the chart of accounts</li>" in page  # 3
+    assert "</span> linked bank feed</li>" in page  # 1
+    assert "</span> bank transactions received</li>" in page  # 0
+    client.cookies["django_language"] = "fr-ca"
+    page = client.get("/qbo-sandbox/dashboard").content.decode()
+    assert "</span> flux bancaire lié</li>" in page
+    assert "</span> transaction bancaire reçue</li>" in page  # French: 0 is singular
+
+
+def test_linking_one_account_says_so_in_the_singular_in_french(client, over_http):
+    username, password = credentials_for(over_http)
+    walk_to_sign_in(client)
+    client.post("/qbo-sandbox/banking/link/sign-in", {"username": username, "password": password})
+    client.cookies["django_language"] = "fr-ca"
+    response = post_accounts(client)
+    assert response.url == "/qbo-sandbox/banking", response.content.decode()
+    assert "1 compte lié. Les nouvelles transactions apparaîtront ici" in banking_page(client)
+
+
+def offered(account_type: str, balance: str, currency: str = "USD") -> dict:
+    return {"accountType": account_type, "currency": currency, "balance": balance}
+
+
+@pytest.mark.parametrize(
+    ("account", "english", "french"),
+    [
+        (
+            offered("creditCard", "-1873.52"),
+            "Credit card · USD · Owed: $1,873.52",
+            "Carte de crédit · USD · Solde dû\u00a0: 1\u00a0873,52\u00a0$\u00a0US",
+        ),
+        (
+            offered("creditCard", "25.00", "CAD"),
+            "Credit card · CAD · Credit balance: $25.00",
+            "Carte de crédit · CAD · Solde créditeur\u00a0: 25,00\u00a0$",
+        ),
+        (
+            offered("creditCard", "0"),
+            "Credit card · USD · Nothing owed",
+            "Carte de crédit · USD · Aucun solde dû",
+        ),
+        (
+            offered("checking", "12450.18"),
+            "Checking · USD · Balance: $12,450.18",
+            "Compte chèques · USD · Solde\u00a0: 12\u00a0450,18\u00a0$\u00a0US",
+        ),
+        (
+            offered("savings", "-3.5", "CAD"),
+            "Savings · CAD · Balance: -$3.50",
+            "Compte d’épargne · CAD · Solde\u00a0: -3,50\u00a0$",
+        ),
+        (offered("moneymarket", "not a number"), "USD", "USD"),
+        (offered("loan", "NaN", ""), "Loan", "Prêt"),
+        (offered("prepaidCard", "1e999999"), "Prepaid card · USD", "Carte prépayée · USD"),
+    ],
+)
+def test_an_offered_account_reads_as_words_and_money(account, english, french):
+    from django.utils import translation
+
+    from qbo_sandbox.templatetags.sandboxformat import account_facts
+
+    with translation.override("en"):
+        assert account_facts(account) == english
+    with translation.override("fr-ca"):
+        assert account_facts(account) == french
+
+
+@pytest.mark.parametrize(("currency", "country"), [("USD", "US"), ("CAD", "CA")])
+@pytest.mark.parametrize("language", ["en", "fr-ca"])
+def test_the_sandbox_formats_money_as_linksite_does(currency, country, language):
+    """The sandbox keeps its own copy of `feeds.formatting.money` (it may import nothing of
+    linksite's): the two must agree for the currency's own country."""
+    from django.utils import translation
+
+    from feeds import formatting
+    from qbo_sandbox.templatetags.sandboxformat import money
+
+    with translation.override(language):
+        for amount in (Decimal("1873.52"), Decimal("-0.05"), Decimal("1234567")):
+            assert money(amount, currency) == formatting.money(amount, currency, country)
+
+
+def test_the_accounts_step_shows_types_and_balances_for_people(client, db):
+    linked_session(client)
+    session = client.session
+    session["qbo_sandbox_link"]["accounts"][1]["balance"] = "-1873.52"
+    session.save()
+    page = client.get("/qbo-sandbox/banking/link/accounts").content.decode()
+    assert "Checking · USD · Balance: $10.00" in page
+    assert "Credit card · USD · Owed: $1,873.52" in page
+    assert "creditCard" not in page and "-1873.52" not in page
+    client.cookies["django_language"] = "fr-ca"
+    page = client.get("/qbo-sandbox/banking/link/accounts").content.decode()
+    assert "Carte de crédit · USD · Solde dû\u00a0: 1\u00a0873,52\u00a0$\u00a0US" in page
+
+
+# Update: the page shows what the push brought ------------------------------------------------
+
+
+def link_checking_over_http(client, alice) -> LinkedFeed:
+    username, password = credentials_for(alice)
+    walk_to_sign_in(client)
+    client.post("/qbo-sandbox/banking/link/sign-in", {"username": username, "password": password})
+    checking = ChartAccount.objects.get(name="Checking")
+    response = post_accounts(client, **{"target-0": str(checking.pk)})
+    assert response.status_code == 302, response.content.decode()
+    return LinkedFeed.objects.get(chart_account=checking)
+
+
+def pending_updates(client) -> list[int]:
+    response = client.get("/qbo-sandbox/banking/updates")
+    assert response["Cache-Control"].startswith("max-age=0")
+    return response.json()["pending"]
+
+
+def test_after_update_the_page_waits_for_the_push_then_shows_it(client, over_http):
+    from feeds.delivery.push import push_feed
+    from tests.makers import make_transaction
+
+    feed = link_checking_over_http(client, over_http)
+    assert pending_updates(client) == []
+    make_transaction(over_http.checking, "t-up", description="Catering", amount=Decimal("250"))
+
+    response = client.post(f"/qbo-sandbox/banking/{feed.pk}/update")
+    assert response.url == "/qbo-sandbox/banking"
+    page = banking_page(client)
+    status = re.search(
+        r'<p class="update-status" role="status" data-poll="([^"]+)">(.*?)</p>', page
+    )
+    assert status, page
+    assert status.group(1) == "/qbo-sandbox/banking/updates"
+    assert "Waiting for your bank" in status.group(2)
+    assert '<a href="/qbo-sandbox/banking">Refresh</a>' in status.group(2)  # without JavaScript
+    assert re.search(r'<script src="[^"]*qbo_sandbox/banking\.js" defer></script>', page)
+    assert "Catering" not in page
+    assert pending_updates(client) == [feed.pk]
+
+    # linksite's worker pushes (here the worker's own function, over HTTP to the sandbox).
+    assert push_feed(str(feed.feed_id), "update").outcome == "done"
+    assert pending_updates(client) == [feed.pk]  # a next batch of the same push may follow
+    # Three seconds later, with no other batch:
+    earlier = timezone.now() - dt.timedelta(seconds=3)
+    LinkedFeed.objects.filter(pk=feed.pk).update(update_requested_at=earlier)
+    ReceivedBatch.objects.update(received_at=earlier + dt.timedelta(milliseconds=500))
+    assert pending_updates(client) == []
+    page = banking_page(client)
+    assert "data-poll" not in page and "Catering" in page
+    assert re.search(r"Last update: [^<]+ · 1 new transaction received since<", page)
+
+
+def test_an_update_that_brings_nothing_stops_waiting(client, feed):
+    from qbo_sandbox.models import UPDATE_QUIET, UPDATE_WAIT
+
+    now = timezone.now()
+    LinkedFeed.objects.filter(pk=feed.pk).update(update_requested_at=now - dt.timedelta(seconds=1))
+    assert pending_updates(client) == [feed.pk]
+    LinkedFeed.objects.filter(pk=feed.pk).update(update_requested_at=now - UPDATE_WAIT)
+    assert pending_updates(client) == []
+    page = banking_page(client)
+    assert "data-poll" not in page
+    assert re.search(r"Last update: [^<]+ · 0 new transactions received since<", page)
+    client.cookies["django_language"] = "fr-ca"
+    page = banking_page(client)
+    assert re.search(
+        r"Dernière mise à jour\u00a0: [^<]+ · 0 nouvelle transaction reçue depuis<", page
+    )
+
+    # A batch that came before the Update is not what it brought; one just after is.
+    push(client, "feed-1", batch("b-1", txn("t-1"), txn("t-2")))
+    feed = LinkedFeed.objects.with_update_progress().get(pk=feed.pk)
+    assert feed.received_since_update == 2
+    LinkedFeed.objects.filter(pk=feed.pk).update(update_requested_at=timezone.now())
+    feed = LinkedFeed.objects.with_update_progress().get(pk=feed.pk)
+    assert feed.received_since_update == 0 and feed.last_batch_since_update is None
+    received = timezone.now() - dt.timedelta(seconds=10)
+    ReceivedBatch.objects.update(received_at=received)
+    LinkedFeed.objects.filter(pk=feed.pk).update(update_requested_at=received)
+    feed = LinkedFeed.objects.with_update_progress().get(pk=feed.pk)
+    assert feed.last_batch_since_update == received
+    assert feed.update_pending(received + UPDATE_QUIET - dt.timedelta(milliseconds=1))
+    assert not feed.update_pending(received + UPDATE_QUIET)
+
+
+def test_a_refused_or_pulled_or_disconnected_update_waits_for_nothing(client, feed, settings):
+    settings.LINKSITE_URL = "http://127.0.0.1:9"
+    response = client.post(f"/qbo-sandbox/banking/{feed.pk}/update", follow=True)
+    assert "couldn&#x27;t reach your bank" in response.content.decode()
+    feed.refresh_from_db()
+    assert feed.update_requested_at is None
+    assert "data-poll" not in banking_page(client)
+    LinkedFeed.objects.filter(pk=feed.pk).update(
+        update_requested_at=timezone.now(), status=FeedStatus.DISCONNECTED
+    )
+    assert pending_updates(client) == []
+    assert "Last update" not in banking_page(client)
+
+
+def test_the_update_script_is_a_static_file_that_polls_then_reloads():
+    script = (ROOT / "static" / "qbo_sandbox" / "banking.js").read_text("utf-8")
+    assert "[data-poll]" in script and "location.reload()" in script
+
+
+# A wrong password: how many tries are left ---------------------------------------------------
+
+
+def sign_in_as(client, username: str, password: str) -> str:
+    response = client.post(
+        "/qbo-sandbox/banking/link/sign-in", {"username": username, "password": password}
+    )
+    return html.unescape(response.content.decode())
+
+
+def test_the_sandbox_locks_after_as_many_tries_as_linksite():
+    from feeds.credentials import MAX_FAILED_ATTEMPTS
+    from qbo_sandbox.views import LOCK_AFTER
+
+    assert LOCK_AFTER == MAX_FAILED_ATTEMPTS
+
+
+def test_a_wrong_password_says_how_many_tries_are_left(client, over_http):
+    from feeds.models import CredentialSet
+
+    username, password = credentials_for(over_http)
+    walk_to_sign_in(client)
+    page = sign_in_as(client, username, "wrong")
+    assert "We couldn't verify these credentials." in page
+    assert "4 tries left before these credentials are locked." in page
+    assert "3 tries left" in sign_in_as(client, f" {username.lower()} ", "wrong")  # as linksite
+    assert "4 tries left" in sign_in_as(client, "AAAA-BBBB-CCCC", "wrong")  # another username
+    client.cookies["django_language"] = "fr-ca"
+    assert "Il vous reste 2 essais avant que ces identifiants" in sign_in_as(client, username, "x")
+    client.cookies["django_language"] = "en"
+    assert "1 try left before these credentials are locked." in sign_in_as(client, username, "x")
+    assert CredentialSet.objects.get(username=username).locked is None
+    page = sign_in_as(client, username, "wrong")
+    assert "After 5 failed tries, these credentials are locked. Get new ones" in page
+    assert "tries left" not in page
+    # linksite counted the same: the set is locked, the right password no longer opens it.
+    assert CredentialSet.objects.get(username=username).locked is not None
+    assert "these credentials are locked" in sign_in_as(client, username, password)
+
+
+def test_the_right_password_forgets_the_wrong_ones(client, over_http):
+    username, password = credentials_for(over_http)
+    walk_to_sign_in(client)
+    sign_in_as(client, username, "wrong")
+    sign_in_as(client, "AAAA-BBBB-CCCC", "wrong")
+    assert set(client.session["qbo_sandbox_failed_sign_ins"]) == {username, "AAAA-BBBB-CCCC"}
+    client.post("/qbo-sandbox/banking/link/sign-in", {"username": username, "password": password})
+    assert client.session["qbo_sandbox_failed_sign_ins"] == {"AAAA-BBBB-CCCC": 1}
+
+
+def test_the_tries_are_counted_for_a_few_usernames_only(client, over_http):
+    from qbo_sandbox.views import USERNAMES_COUNTED
+
+    walk_to_sign_in(client)
+    session = client.session
+    session["qbo_sandbox_failed_sign_ins"] = {f"U-{i}": 1 for i in range(USERNAMES_COUNTED)}
+    session.save()
+    assert "4 tries left" in sign_in_as(client, "AAAA-BBBB-CCCC", "wrong")
+    counts = client.session["qbo_sandbox_failed_sign_ins"]
+    assert len(counts) == USERNAMES_COUNTED
+    assert "U-0" not in counts and counts["AAAA-BBBB-CCCC"] == 1

@@ -115,9 +115,9 @@ def test_update_pulls_the_new_transactions_without_duplicates(client, pull_over_
 
     # The window starts on the last pull's UTC day, so t-1 is served again and not stored twice.
     response = client.post(f"/qbo-sandbox/banking/{feed.pk}/update", follow=True)
-    assert "Update done: 1 new transaction(s) received." in response.content.decode()
+    assert "Update done: 1 new transaction received." in response.content.decode()
     response = client.post(f"/qbo-sandbox/banking/{feed.pk}/update", follow=True)
-    assert "Update done: 0 new transaction(s) received." in response.content.decode()
+    assert "Update done: 0 new transactions received." in response.content.decode()
     assert sorted(
         ReceivedTransaction.objects.filter(feed=feed).values_list("txn_id", flat=True)
     ) == ["t-1", "t-2"]

@@ -300,6 +300,7 @@ SANDBOX_GETS = [
     "banking/link/sign-in",
     "banking/link/accounts",
     "banking/{pk}/edit",
+    "banking/updates",
     "faults",
 ]
 PKS = st.one_of(

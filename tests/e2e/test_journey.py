@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import Page, expect
@@ -20,6 +22,14 @@ from feeds.models import CredentialSet
 from tests.conftest import Api, issue_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+AXE = Axe()
+
+
+def assert_accessible(page: Page) -> None:
+    """No serious or critical axe-core violation on the screen as it stands."""
+    violations = AXE.run(page).response["violations"]
+    bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert bad == [], [(v["id"], [n["target"] for n in v["nodes"]]) for v in bad]
 
 
 @pytest.fixture
@@ -52,7 +62,7 @@ def sign_in_to_sandbox(qbo: Page, live_server, username: str, password: str) -> 
     qbo.get_by_role("button", name="Select").click()
     qbo.get_by_role("checkbox").check()
     qbo.get_by_role("button", name="Continue").click()
-    qbo.get_by_label("User ID").fill(username)
+    qbo.get_by_label("Username").fill(username)
     qbo.get_by_label("Password").fill(password)
     qbo.get_by_role("button", name="Continue").click()
 
@@ -61,12 +71,25 @@ def test_an_smb_user_links_two_accounts_and_qbo_disconnects_one(
     browser, live_server, wired, clusters
 ):
     alice = wired
+    alice.card.balance = Decimal("-1873.52")  # a card's purchases: what is owed
+    alice.card.save(update_fields=["balance"])
     context = browser.new_context(locale="en-CA")
     link_page = context.new_page()
     username, password = get_credentials(link_page, live_server, alice)
 
     qbo = context.new_page()
-    sign_in_to_sandbox(qbo, live_server, username, password)
+    # A wrong password first: the sandbox says how many tries are left before linksite locks.
+    sign_in_to_sandbox(qbo, live_server, username, "not-the-password")
+    expect(qbo.get_by_role("alert")).to_contain_text(
+        "4 tries left before these credentials are locked."
+    )
+    assert_accessible(qbo)
+    qbo.get_by_label("Password").fill(password)
+    qbo.get_by_role("button", name="Continue").click()
+    # The bank's account types and balances in words and money, not the protocol's values.
+    expect(qbo.get_by_text("Checking · USD · Balance: $100.00")).to_be_visible()
+    expect(qbo.get_by_text("Credit card · USD · Owed: $1,873.52")).to_be_visible()
+    assert_accessible(qbo)
     start = timezone.localdate() - dt.timedelta(days=3)
     rows = qbo.locator("select[id^=target-]")
     expect(rows).to_have_count(2)
@@ -75,6 +98,7 @@ def test_an_smb_user_links_two_accounts_and_qbo_disconnects_one(
         qbo.locator(f"#start-{index}").select_option(value=start.isoformat())
     qbo.get_by_role("button", name="Connect").click()
     expect(qbo.get_by_role("heading", name="Bank Transactions")).to_be_visible()
+    expect(qbo.get_by_role("status").first).to_contain_text("2 accounts linked.")
     expect(qbo.locator(".feed")).to_have_count(2)
 
     # The Link page, still open in the other tab, sees both accounts connected by itself.
@@ -106,18 +130,20 @@ def test_an_smb_user_links_two_accounts_and_qbo_disconnects_one(
         },
     )
     assert written.json()["status"] == "Success"
-    clusters()
     checking = qbo.locator(".feed").filter(has_text="Checking")
     checking.get_by_role("button", name="Update").click()
     expect(qbo.get_by_text("Update requested")).to_be_visible()
-    for _ in range(40):
-        if checking.get_by_role("cell", name="Catering").count():
-            break
-        qbo.wait_for_timeout(250)
-        qbo.reload()
+    # The worker starts only now, so the page is seen waiting; it reloads by itself once the
+    # push has come, with no reload from the user.
+    expect(checking.get_by_role("status")).to_contain_text("Waiting for your bank's transactions")
+    expect(checking.get_by_role("link", name="Refresh")).to_be_visible()
+    assert_accessible(qbo)
+    clusters()
+    expect(checking.get_by_role("cell", name="Catering")).to_be_visible(timeout=30_000)
     expect(checking.get_by_role("cell", name="Flour")).to_be_visible()
-    expect(checking.get_by_role("cell", name="Catering")).to_be_visible()
     expect(checking).to_contain_text("2 transactions received")
+    expect(checking).to_contain_text("2 new transactions received since")
+    expect(checking.get_by_role("link", name="Refresh")).to_have_count(0)
 
     # The same credentials cannot be used twice.
     sign_in_to_sandbox(qbo, live_server, username, password)

@@ -59,7 +59,7 @@ def test_qbo_pulls_a_linked_account_on_link_and_on_update(browser, live_server, 
 
     make_transaction(alice.checking, "pt-2", description="Catering")
     checking.get_by_role("button", name="Update").click()
-    expect(qbo.get_by_text("Update done: 1 new transaction(s) received.")).to_be_visible()
+    expect(qbo.get_by_text("Update done: 1 new transaction received.")).to_be_visible()
     checking = qbo.locator(".feed").filter(has_text="Checking")
     expect(checking.get_by_role("cell", name="Catering")).to_be_visible()
     expect(checking).to_contain_text("2 transactions received")
