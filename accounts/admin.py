@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from types import SimpleNamespace
 from typing import Any
 
 from django import forms
@@ -9,13 +11,14 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.widgets import AutocompleteSelect
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.utils import timezone
+from django.urls import path, reverse
+from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -160,6 +163,34 @@ def secret_shown_once(
     return response
 
 
+CALLOUT_FIELDS = ("callout_title_en", "callout_body_en", "callout_title_fr", "callout_body_fr")
+
+
+class OneLineField(forms.CharField):
+    """Plain text on one line: runs of white space, line breaks included, become one space
+    before the length is checked (a browser sends a line break as two characters, and its
+    counter counts one)."""
+
+    def to_python(self, value: Any) -> str:
+        return " ".join(super().to_python(value).split())
+
+
+class WebAddressField(forms.URLField):
+    """An address typed without a scheme is read as https (the only one the Link pages'
+    addresses may use, `check_web_address`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(assume_scheme="https", **kwargs)
+
+
+def callout_widget(name: str) -> forms.Widget:
+    # A body of up to 150 characters reads better in a box of a few lines than in one line.
+    attrs = {"data-charcount": "1"}
+    if "body" in name:
+        return forms.Textarea(attrs={**attrs, "rows": 3, "class": "vLargeTextField callout-body"})
+    return forms.TextInput(attrs={**attrs, "class": "vTextField"})
+
+
 class OrganizationSettingsForm(forms.ModelForm):
     logo_file = forms.FileField(
         label=_("Upload a new logo"),
@@ -175,34 +206,23 @@ class OrganizationSettingsForm(forms.ModelForm):
         model = OrganizationSettings
         fields = [
             "institution_name",
+            "institution_name_fr",
             "integration_enabled",
-            "callout_title_en",
-            "callout_body_en",
-            "callout_title_fr",
-            "callout_body_fr",
+            *CALLOUT_FIELDS,
+            "return_url",
+            "privacy_url",
+            "terms_url",
             "support_contact",
         ]
-        widgets = {
-            name: forms.TextInput(attrs={"class": "vTextField", "data-charcount": "1"})
-            for name in (
-                "callout_title_en",
-                "callout_body_en",
-                "callout_title_fr",
-                "callout_body_fr",
-            )
+        field_classes = {
+            **{name: OneLineField for name in CALLOUT_FIELDS},
+            **{name: WebAddressField for name in ("return_url", "privacy_url", "terms_url")},
         }
+        widgets = {name: callout_widget(name) for name in CALLOUT_FIELDS}
 
     def clean_logo_file(self) -> tuple[bytes, str] | None:
         upload = self.cleaned_data.get("logo_file")
         return read_logo(upload) if upload else None
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        for name in ("callout_title_en", "callout_body_en", "callout_title_fr", "callout_body_fr"):
-            if isinstance(cleaned.get(name), str):
-                # Plain text on one line: collapse runs of white space.
-                cleaned[name] = " ".join(cleaned[name].split())
-        return cleaned
 
     def save(self, commit: bool = True) -> OrganizationSettings:
         obj = super().save(commit=False)
@@ -217,6 +237,64 @@ class OrganizationSettingsForm(forms.ModelForm):
         return obj
 
 
+PREVIEW_SCREENS = {
+    "connect": {"template": "link/connect.html", "step": 1, "label": _("First screen")},
+    "setup": {"template": "link/setup.html", "step": 3, "label": _("Screen with the callout")},
+}
+
+
+def reverse_preview(screen: str) -> str:
+    if screen == "connect":
+        return reverse("admin:accounts_organizationsettings_preview")
+    return reverse("admin:accounts_organizationsettings_preview_screen", args=[screen])
+
+
+def link_preview_context(org: OrganizationSettings, screen: str, language: str) -> dict[str, Any]:
+    """What a Link screen's template is given, for a sample company and sample accounts that
+    exist only here (never saved). The Link templates change on their own: a name they need
+    and do not find here renders empty."""
+    company = Company(name=_("Sample company"), country="CA")
+    chosen = [
+        SimpleNamespace(
+            account_name=_("Business chequing"),
+            masked_number="••••4321",
+            account_type="checking",
+            currency="CAD",
+        ),
+        SimpleNamespace(
+            account_name=_("Business Visa"),
+            masked_number="••••9876",
+            account_type="creditCard",
+            currency="CAD",
+        ),
+    ]
+    return {
+        "org": org,
+        "institution": org.institution(language),
+        "company": company,
+        "country": company.country,
+        "step": PREVIEW_SCREENS[screen]["step"],
+        "chosen": chosen,
+        "callout": org.callout(language),
+        "qbo_url": settings.QBO_APP_URL,
+        "next_url": "#",
+        "next_path": reverse_preview(screen),
+        "preview": True,
+        # Not the operator's own admin messages, and no working form: a button pressed in the
+        # preview (Get credentials) must not act on a Link session this browser may also have,
+        # so the page's forms carry a token the CSRF check refuses.
+        "messages": [],
+        "csrf_token": "preview",
+    }
+
+
+def with_banner(page: str, banner: str) -> str:
+    """The page with the banner first in its body (or first at all, if it has no body tag)."""
+    body = re.search(r"<body\b[^>]*>", page, re.IGNORECASE)
+    at = body.end() if body else 0
+    return page[:at] + banner + page[at:]
+
+
 @admin.register(OrganizationSettings)
 class OrganizationSettingsAdmin(ModelAdmin):
     """A single page: the list view goes straight to the one row."""
@@ -224,8 +302,18 @@ class OrganizationSettingsAdmin(ModelAdmin):
     form = OrganizationSettingsForm
     readonly_fields = ["current_logo", "daily_push_time", "time_zone", "modified"]
     fieldsets = [
-        (None, {"fields": ["institution_name", "integration_enabled", "support_contact"]}),
+        (None, {"fields": ["institution_name", "institution_name_fr", "integration_enabled"]}),
         (_("Logo"), {"fields": ["current_logo", "logo_file", "remove_logo"]}),
+        (
+            _("Link pages"),
+            {
+                "description": _(
+                    "The addresses the Link pages send SMB users to or link to, and the "
+                    "contact they are shown for help."
+                ),
+                "fields": ["return_url", "privacy_url", "terms_url", "support_contact"],
+            },
+        ),
         (
             _("Custom callout on the Link page"),
             {
@@ -234,12 +322,7 @@ class OrganizationSettingsAdmin(ModelAdmin):
                     "of up to 50 characters over a body of up to 150. French users see the "
                     "French text when there is one, else the English text."
                 ),
-                "fields": [
-                    "callout_title_en",
-                    "callout_body_en",
-                    "callout_title_fr",
-                    "callout_body_fr",
-                ],
+                "fields": list(CALLOUT_FIELDS),
             },
         ),
         (
@@ -282,6 +365,63 @@ class OrganizationSettingsAdmin(ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         obj = OrganizationSettings.get()
+        return HttpResponseRedirect(
+            reverse("admin:accounts_organizationsettings_change", args=[obj.pk])
+        )
+
+    def get_urls(self) -> list[Any]:
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("preview/", preview, name="accounts_organizationsettings_preview"),
+            path(
+                "preview/<slug:screen>/",
+                preview,
+                name="accounts_organizationsettings_preview_screen",
+            ),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, screen: str = "connect") -> HttpResponse:
+        """A Link screen as SMB users see it with the saved settings, for a sample company;
+        nothing is written."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if screen not in PREVIEW_SCREENS:
+            raise Http404
+        org = OrganizationSettings.current(logo=False)
+        page = render_to_string(
+            PREVIEW_SCREENS[screen]["template"],
+            link_preview_context(org, screen, translation.get_language()),
+            request=request,
+        )
+        banner = render_to_string(
+            "admin/accounts/organizationsettings/preview_banner.html",
+            {
+                "screens": [
+                    (name, reverse_preview(name), PREVIEW_SCREENS[name]["label"])
+                    for name in PREVIEW_SCREENS
+                ],
+                "screen": screen,
+                "org": org,
+                "settings_url": reverse(
+                    "admin:accounts_organizationsettings_change", args=[org.pk or 1]
+                ),
+            },
+            request=request,
+        )
+        return HttpResponse(with_banner(page, banner))
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        # Save comes back to this page: "Save and continue editing" would be the same button.
+        extra_context = {**(extra_context or {}), "show_save_and_continue": False}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def response_change(self, request: HttpRequest, obj: OrganizationSettings) -> HttpResponse:
+        # One row: back to its page (Django would go to a list of one), with a message that
+        # does not quote the institution's name as if it were the settings' name.
+        self.message_user(request, _("Organization settings saved."), messages.SUCCESS)
         return HttpResponseRedirect(
             reverse("admin:accounts_organizationsettings_change", args=[obj.pk])
         )

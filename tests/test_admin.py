@@ -430,3 +430,200 @@ def test_a_companys_tags_are_edited_as_json_in_admin(operator_client, db):
     assert refused.status_code == 200 and "At most 10 tags." in refused.content.decode()
     assert operator_client.post(url, {**data, "tags": '["a"]'}).status_code == 200
     assert Company.objects.get(pk=company.pk).tags == {}
+
+
+# Organization settings (issue 17, item 16) ------------------------------------------------------
+
+PREVIEW_URL = "/admin/accounts/organizationsettings/preview/"
+SETUP_PREVIEW_URL = "/admin/accounts/organizationsettings/preview/setup/"
+
+
+def tag(page: str, element: str, name: str) -> str:
+    """The opening tag of the form field `name`, or "" when there is no such <element>."""
+    found = re.search(rf'<{element}\b[^>]*\bname="{name}"[^>]*>', page)
+    return found.group(0) if found else ""
+
+
+def maple_bank(**fields) -> OrganizationSettings:
+    org = OrganizationSettings.get()
+    defaults = {
+        "institution_name": "Maple Bank",
+        "callout_title_en": "Keep them private",
+        "callout_body_en": "We never ask for your QuickBooks password.",
+    }
+    for name, value in {**defaults, **fields}.items():
+        setattr(org, name, value)
+    org.save()
+    return org
+
+
+@pytest.fixture
+def support_agent(db):
+    """Staff who may look at the organization settings, and nothing else."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("agent", password="agent-pass-123", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_organizationsettings"))
+    return user
+
+
+def test_the_callout_bodies_are_boxes_of_three_lines_with_a_counter(operator_client):
+    page = operator_client.get(ORG_URL).content.decode()
+    for language in ("en", "fr"):
+        body = tag(page, "textarea", f"callout_body_{language}")
+        assert 'rows="3"' in body and 'maxlength="150"' in body and "data-charcount" in body
+        assert not tag(page, "input", f"callout_body_{language}")
+        title = tag(page, "input", f"callout_title_{language}")
+        assert 'maxlength="50"' in title and "data-charcount" in title
+
+
+def test_a_line_break_in_a_callout_body_is_saved_as_one_space(operator_client):
+    # A browser sends a line break as two characters: 151 sent, 150 once on one line.
+    body = "A" * 74 + "\r\n" + "B" * 75
+    response = operator_client.post(ORG_URL, org_form(callout_body_fr=body))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert OrganizationSettings.get().callout_body_fr == "A" * 74 + " " + "B" * 75
+
+
+def test_the_new_settings_are_where_an_operator_looks_for_them(operator_client):
+    fieldsets = dict(operator_client.get(ORG_URL).context["adminform"].fieldsets)
+    assert fieldsets[None]["fields"][:2] == ["institution_name", "institution_name_fr"]
+    link_pages = next(opts for name, opts in fieldsets.items() if name == "Link pages")
+    assert link_pages["fields"] == ["return_url", "privacy_url", "terms_url", "support_contact"]
+
+
+def test_an_operator_saves_the_link_addresses_and_the_french_name(operator_client):
+    addresses = {
+        "institution_name_fr": "Banque Érable",
+        "return_url": "https://app.maplebank.example/done",
+        "privacy_url": "https://maplebank.example/privacy",
+        "terms_url": "https://maplebank.example/terms",
+    }
+    assert operator_client.post(ORG_URL, org_form(**addresses)).status_code == 302
+    org = OrganizationSettings.get()
+    assert {name: getattr(org, name) for name in addresses} == addresses
+    refused = operator_client.post(ORG_URL, org_form(return_url="http://maplebank.example/"))
+    assert set(refused.context["adminform"].form.errors) == {"return_url"}
+
+
+def test_saving_the_settings_says_so_and_stays_on_the_page(operator_client):
+    for button in ({"_save": "Save"}, {"_continue": "1"}):
+        response = operator_client.post(ORG_URL, {**org_form(), **button})
+        assert response.status_code == 302 and response["Location"] == ORG_URL
+    page = operator_client.get(ORG_URL).content.decode()
+    assert "Organization settings saved." in page
+    assert "changed successfully" not in page
+    assert 'name="_continue"' not in page  # Save already comes back here
+
+
+def test_saving_the_settings_says_so_in_french(operator_client):
+    operator_client.post(reverse("set_language"), {"language": "fr-ca", "next": "/admin/"})
+    response = operator_client.post(ORG_URL, org_form(), follow=True)
+    assert "Paramètres de l’organisation enregistrés." in response.content.decode()
+
+
+def test_the_admin_index_opens_with_the_organization_settings(operator_client):
+    maple_bank()
+    page = operator_client.get("/admin/").content.decode()
+    box = re.search(r'<div class="module org-settings-shortcut">.*?</div>', page, re.S)
+    assert box, "no organization settings box"
+    assert f'href="{ORG_URL}"' in box.group(0) and f'href="{PREVIEW_URL}"' in box.group(0)
+    assert "Maple Bank" in box.group(0) and "Integration off" in box.group(0)
+    assert page.index("org-settings-shortcut") < page.index('class="app-auth module')
+
+
+def test_the_index_box_needs_the_permission_to_see_the_settings(client, db):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user("clerk", password="clerk-pass-1", is_staff=True)
+    client.force_login(user)
+    assert "org-settings-shortcut" not in client.get("/admin/").content.decode()
+
+
+def test_the_settings_page_links_to_the_preview(operator_client):
+    page = operator_client.get(ORG_URL).content.decode()
+    assert f'href="{PREVIEW_URL}"' in page and "Preview the Link pages" in page
+
+
+def rows() -> tuple[int, ...]:
+    from feeds.models import Connection, SourceAccount
+
+    return tuple(
+        m.objects.count() for m in (OrganizationSettings, Company, Connection, SourceAccount)
+    )
+
+
+def test_the_preview_shows_the_link_pages_with_the_saved_settings(operator_client, alice):
+    maple_bank(callout_title_en="<b>Keep them private</b>")
+    before = rows()
+    first = operator_client.get(PREVIEW_URL)
+    setup = operator_client.get(SETUP_PREVIEW_URL)
+    assert rows() == before
+    assert first.status_code == setup.status_code == 200
+    assert first["X-Frame-Options"] == "DENY"
+    page, setup_page = first.content.decode(), setup.content.decode()
+    for shown in (page, setup_page):
+        assert "Preview: this is how SMB users see the Link pages" in shown
+        assert re.search(r"<body[^>]*>\s*<link[^>]*link-preview\.css", shown), "banner not first"
+        assert "Maple Bank" in shown and "Alice Bakery" not in shown
+    assert "Connect to QuickBooks Online" in page and "Sample company" in page
+    assert "&lt;b&gt;Keep them private&lt;/b&gt;" in setup_page
+    assert "We never ask for your QuickBooks password." in setup_page
+    assert "Business chequing" in setup_page and "••••4321" in setup_page
+
+
+def test_the_preview_writes_nothing_even_without_saved_settings(operator_client):
+    before = rows()
+    response = operator_client.get(SETUP_PREVIEW_URL)
+    assert response.status_code == 200 and "Your bank" in response.content.decode()
+    assert rows() == before == (0, 0, 0, 0)
+
+
+def test_get_credentials_in_the_preview_gets_none(alice, enabled, operator):
+    # An operator who also opened a Link URL in this browser: pressing the preview's Get
+    # credentials must not issue credentials for that connection.
+    from django.test import Client
+
+    from tests.test_link import csrf_token_of, open_link
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(operator)
+    open_link(browser, alice.connection)
+    token = csrf_token_of(browser.get("/link/accounts"))
+    chosen = {"accounts": [alice.checking.pk], "csrfmiddlewaretoken": token}
+    assert browser.post("/link/accounts", chosen).status_code == 302
+    page = browser.get(SETUP_PREVIEW_URL).content.decode()
+    form = re.search(r'<form\b[^>]*action="(/link/credentials)"[^>]*>(.*?)</form>', page, re.S)
+    assert form, "no Get credentials form in the preview"
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(2)))
+    assert browser.post(form.group(1), fields).status_code == 403
+    assert not CredentialSet.objects.exists()
+
+
+def test_the_preview_speaks_french(operator_client):
+    maple_bank(callout_title_fr="Gardez-les secrets", callout_body_fr="Nous ne les demandons pas.")
+    operator_client.post(reverse("set_language"), {"language": "fr-ca", "next": "/admin/"})
+    page = operator_client.get(SETUP_PREVIEW_URL).content.decode()
+    assert "Aperçu\u00a0: voici comment les utilisateurs PME voient les pages Link" in page
+    assert "Gardez-les secrets" in page and "Nous ne les demandons pas." in page
+    assert "Keep them private" not in page
+
+
+def test_the_preview_needs_the_permission_to_see_the_settings(client, support_agent, db):
+    assert client.get(PREVIEW_URL).status_code == 302  # anonymous: to the login page
+    from django.contrib.auth import get_user_model
+
+    smb = get_user_model().objects.create_user("not-staff", password="not-staff-pass-1")
+    client.force_login(smb)
+    response = client.get(PREVIEW_URL)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    clerk = get_user_model().objects.create_user("clerk", password="clerk-pass-1", is_staff=True)
+    client.force_login(clerk)
+    assert client.get(PREVIEW_URL).status_code == 403
+    client.force_login(support_agent)
+    assert client.get(PREVIEW_URL).status_code == 200
+
+
+def test_an_unknown_preview_screen_is_not_found(operator_client):
+    assert operator_client.get(PREVIEW_URL + "credentials/").status_code == 404
