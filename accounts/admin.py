@@ -25,7 +25,7 @@ from django.utils.translation import ngettext
 
 from accounts import companies
 from accounts.audit import Actor, record
-from accounts.branding import read_logo
+from accounts.branding import callout_parts, link_branding, read_logo
 from accounts.models import (
     ApiClient,
     ApiKey,
@@ -269,13 +269,12 @@ def link_preview_context(org: OrganizationSettings, screen: str, language: str) 
         ),
     ]
     return {
-        "org": org,
-        "institution": org.institution(language),
+        **link_branding(org, language),
         "company": company,
         "country": company.country,
         "step": PREVIEW_SCREENS[screen]["step"],
         "chosen": chosen,
-        "callout": org.callout(language),
+        "callout": callout_parts(org, language),
         "qbo_url": settings.QBO_APP_URL,
         "next_url": "#",
         "next_path": reverse_preview(screen),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -102,3 +103,20 @@ def contact_parts(text: str) -> list[tuple[str, str | None]]:
     if last < len(text):
         parts.append((text[last:], None))
     return parts
+
+
+def link_branding(org: Any, language: str) -> dict[str, Any]:
+    """What every Link page shows of the operator (`org`: the OrganizationSettings), for the
+    Link pages and admin's preview of them alike: its name in the page's language, the support
+    contact cut into links."""
+    return {
+        "org": org,
+        "institution": org.institution(language),
+        "support": contact_parts(org.support_contact),
+    }
+
+
+def callout_parts(org: Any, language: str) -> tuple[str, list[tuple[str, str | None]]] | None:
+    """The callout for a language with its body cut into links, or None."""
+    callout = org.callout(language)
+    return (callout[0], contact_parts(callout[1])) if callout else None

@@ -26,12 +26,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import companies
 from accounts.audit import Actor, record
-from accounts.branding import contact_parts
+from accounts.branding import callout_parts, link_branding
 from accounts.models import Company, OrganizationSettings
 from feeds import availability, connection_rules, credentials, formatting, link_urls
 from feeds.link.csrf import csrf_protect_no_referrer
@@ -149,13 +148,7 @@ def problem(
 
 
 def _branding(request: HttpRequest, org: OrganizationSettings) -> dict[str, Any]:
-    """What every Link page shows of the operator: its name in the page's language, its logo,
-    the support contact as links, privacy and terms, and where "back to the bank" goes."""
-    return {
-        "org": org,
-        "institution": org.institution(request.LANGUAGE_CODE),
-        "support": contact_parts(org.support_contact),
-    }
+    return link_branding(org, request.LANGUAGE_CODE)
 
 
 PROBLEM_STATUS = {
@@ -207,14 +200,8 @@ def link_view(
     return wrapper
 
 
-# The progress indicator's steps (the QBO side's own steps all happen inside the last one).
-STEPS = (
-    (1, gettext_lazy("Overview")),
-    (2, gettext_lazy("Choose accounts")),
-    (3, gettext_lazy("Set up QuickBooks")),
-    (4, gettext_lazy("Link in QuickBooks")),
-)
-DONE_STEP = len(STEPS) + 1
+# The completion screen: every step of the progress indicator done (`linkformat.progress`).
+DONE_STEP = 5
 
 
 def _page(request: HttpRequest, link: LinkContext, template: str, status: int = 200, **extra):
@@ -224,13 +211,6 @@ def _page(request: HttpRequest, link: LinkContext, template: str, status: int = 
         "company": link.connection.company,
         "country": link.connection.company.country,
         "step": step,
-        "steps": [
-            {"number": n, "label": label, "done": n < step, "current": n == step}
-            for n, label in STEPS
-        ]
-        if step
-        else None,
-        "step_label": STEPS[step - 1][1] if step and step <= len(STEPS) else "",
         **extra,
     }
     return render(request, template, context, status=status)
@@ -538,14 +518,13 @@ def setup(request: HttpRequest, link: LinkContext) -> HttpResponse:
         return redirect("link:choose")
     if _all_connected(chosen):  # connected meanwhile: nothing left to set up
         return redirect("link:done")
-    callout = link.org.callout(request.LANGUAGE_CODE)
     return _page(
         request,
         link,
         "link/setup.html",
         step=3,
         chosen=_shown(chosen),
-        callout=(callout[0], contact_parts(callout[1])) if callout else None,
+        callout=callout_parts(link.org, request.LANGUAGE_CODE),
         qbo_url=settings.QBO_APP_URL,
     )
 
