@@ -26,6 +26,7 @@ from feeds.models import (
     DeliveryState,
     Feed,
     FeedDelivery,
+    FeedPushLock,
     LinkSession,
     SourceAccount,
     SourceAccountStatus,
@@ -69,6 +70,10 @@ def link_feed(
             feed_start_date=feed_start_date,
             delivery=delivery,
         )
+        if delivery == FeedDelivery.PUSH:
+            # The row pushers lock on PostgreSQL (`delivery.claim`), made with the feed rather
+            # than at its first push.
+            FeedPushLock.objects.create(feed_id=feed.pk)
         if account.status != SourceAccountStatus.CONNECTED:
             lifecycle.transition(
                 account, SourceAccountStatus.CONNECTED, actor=actor, reason="linked in QBO"

@@ -311,6 +311,11 @@ PUSH_TASK_BUDGET_SECONDS = env.int("PUSH_TASK_BUDGET_SECONDS", default=Q_CLUSTER
 PUSH_FEEDS_PER_TASK = env.int("PUSH_FEEDS_PER_TASK", default=20)
 if PUSH_FEEDS_PER_TASK < 1:
     raise ImproperlyConfigured("PUSH_FEEDS_PER_TASK must be at least 1.")
+# A task pushes its feeds this many at a time (threads, each under the feed's own claim): one
+# feed's database work overlaps another's request to QBO.
+PUSH_FEEDS_THREADS = env.int("PUSH_FEEDS_THREADS", default=2)
+if PUSH_FEEDS_THREADS < 1:
+    raise ImproperlyConfigured("PUSH_FEEDS_THREADS must be at least 1.")
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_TIMEOUT must be smaller than Q_RETRY.")
 if REDIS_URL:

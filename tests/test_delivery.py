@@ -25,7 +25,7 @@ from qbo_sandbox.models import (
     ReceivedTransaction,
     SandboxCompany,
 )
-from tests.makers import make_linked_feed, make_push, make_transaction
+from tests.makers import make_account, make_linked_feed, make_push, make_transaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -313,6 +313,33 @@ def test_a_task_of_several_feeds_delivers_each_and_queues_what_its_budget_left(
     assert "t-5" in received_ids() and "c-3" not in received_ids()
     task = OrmQ.objects.get().task
     assert (task["func"], task["args"]) == ("feeds.tasks.push_feeds", ([card.pk], "schedule"))
+
+
+def test_a_task_pushes_its_feeds_several_at_a_time_each_exactly_once(feed, alice, settings):
+    """PUSH_FEEDS_THREADS (issue 18): feeds overlap, each under its own claim; every
+    transaction reaches QBO once, and a budget spent keeps the order of what is left."""
+    feeds = [feed]
+    for n in range(5):
+        account = make_account(alice.connection, f"extra-{n}", account_name=f"Extra {n}")
+        target = ChartAccount.objects.create(
+            company=SandboxCompany.current(), name=f"Bank {n}", account_type="Bank"
+        )
+        feeds.append(make_linked_feed(account, target, timezone.localdate()))
+        for m in range(3):
+            make_transaction(account, f"x-{n}-{m}", cleared_on_date=timezone.localdate())
+    pushed = push.push_feeds([f.pk for f in feeds], "schedule", threads=3)
+    assert (pushed.outcomes, pushed.continued, pushed.not_reached) == ({"done": 6}, [], [])
+    ids = received_ids()
+    assert len(ids) == len(set(ids)) == 5 + 15
+    assert not BankTransaction.objects.exclude(delivery_state="delivered").exists()
+    # No time left: the first feed goes, the others wait, in their order.
+    for n, account_feed in enumerate(feeds):
+        make_transaction(
+            account_feed.source_account, f"late-{n}", cleared_on_date=timezone.localdate()
+        )
+    pushed = push.push_feeds([f.pk for f in feeds], "schedule", budget=0, threads=3)
+    assert pushed.not_reached == [f.pk for f in feeds[1:]]
+    assert "late-0" in received_ids() and "late-1" not in received_ids()
 
 
 def test_pushfeeds_delivers_from_a_shell_with_progress_and_a_summary(feed):

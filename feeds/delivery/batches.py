@@ -50,7 +50,14 @@ def next_batch(
             )
         return open_batch
     with transaction.atomic():
-        batch = DeliveryBatch.objects.create(feed=feed, trigger=trigger)
+        # A batch sent at once (not one recorded behind the batch on the wire) has its first
+        # attempt counted as it is recorded: one commit less per small feed (`send` counts the
+        # attempts after it).
+        now = timezone.now() if after is None else None
+        batch = DeliveryBatch.objects.create(
+            feed=feed, trigger=trigger, attempts=1 if now else 0, last_attempt=now
+        )
+        batch.first_attempt_recorded = now is not None
         oldest = BankTransaction.objects.filter(
             source_account_id=feed.source_account_id,
             delivery_state=DeliveryState.PENDING,
@@ -148,8 +155,17 @@ def mark_rejected(batch: DeliveryBatch, error: str, http_status: int | None) -> 
     )
 
 
+def rejected_batch() -> Exists:
+    """For an annotation on feeds: a rejected batch keeps the feed waiting."""
+    return Exists(DeliveryBatch.objects.filter(feed=OuterRef("pk"), status=DeliveryStatus.REJECTED))
+
+
 def blocked(feed: Feed) -> bool:
-    """Whether a rejected batch keeps the feed waiting."""
+    """Whether a rejected batch keeps the feed waiting (read with the feed when it was
+    annotated with `rejected_batch()` as `blocked`)."""
+    known = getattr(feed, "blocked", None)
+    if known is not None:
+        return known
     return feed.delivery_batches.filter(status=DeliveryStatus.REJECTED).exists()
 
 

@@ -43,6 +43,9 @@ def send(
     feed = batch.feed
 
     def record_attempt(number: int) -> None:
+        if number == 1 and getattr(batch, "first_attempt_recorded", False):
+            heartbeat()  # counted when the batch was recorded
+            return
         with transaction.atomic():  # one commit for both
             heartbeat()
             batches.record_attempt(batch)
