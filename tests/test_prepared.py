@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef
 from django.test import override_settings
 
 from accounts.models import OrganizationSettings
-from feeds.link.views import ACCOUNTS_READ, CONNECTION_READ
+from feeds.link.views import _read_link
 from feeds.models import Connection, Feed, SourceAccount
 from feeds.prepared import Prepared
 from tests.makers import make_account, make_company, make_connection, make_feed
@@ -35,16 +35,28 @@ def orm_accounts(connection_id):
     )
 
 
-def test_a_prepared_read_answers_as_the_orm_for_each_parameter(alice, bob):
+def test_the_link_read_answers_as_the_orm_for_each_connection(alice, bob):
     make_feed(alice.checking)
     card = make_account(alice.connection, "extra", balance=Decimal("-12.30"))
     for connection in (alice.connection, bob.connection, alice.connection):
-        assert ACCOUNTS_READ.rows(connection.pk) == orm_accounts(connection.pk)
-    rows = dict((r[0], r) for r in ACCOUNTS_READ.rows(alice.connection.pk))
-    assert rows[card.pk][5] == Decimal("-12.30")  # the ORM's converters ran
-    assert rows[alice.checking.pk][7] is True and rows[card.pk][7] is False
-    assert ACCOUNTS_READ.rows(uuid.uuid4()) == []
-    assert CONNECTION_READ.rows(bob.connection.pk)[0][0] == bob.connection.pk
+        found, accounts = _read_link(connection.pk)
+        assert (found.pk, found.link_generation, found.status) == (
+            connection.pk,
+            connection.link_generation,
+            connection.status,
+        )
+        assert found.company.name == connection.company.name
+        expected = orm_accounts(connection.pk)
+        assert [(a.pk, a.account_name, a.balance) for a in accounts] == [
+            (row[0], row[1], row[5]) for row in expected
+        ]
+        assert [a.link_state == "connected" for a in accounts] == [row[7] for row in expected]
+    shown = {a.pk: a for a in _read_link(alice.connection.pk)[1]}
+    assert shown[card.pk].balance == Decimal("-12.30")  # the ORM's converters ran
+    assert shown[alice.checking.pk].link_state == "connected"
+    assert _read_link(uuid.uuid4()) is None
+    empty = make_connection(bob.company)
+    assert _read_link(empty.pk)[1] == []  # no accounts: the connection all the same
 
 
 def test_a_parameter_used_twice_is_replaced_everywhere(db):

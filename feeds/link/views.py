@@ -55,6 +55,7 @@ class LinkContext:
     connection: Connection
     org: OrganizationSettings
     chosen: list[int]
+    accounts: list[AccountRow]  # the connection's, read with it
 
     @property
     def actor(self) -> Actor:
@@ -184,9 +185,10 @@ def link_view(
         data = request.session.get(SESSION_KEY)
         if not data:
             return problem(request, "missing", 401)
-        connection = _connection(data.get("connection"))
-        if connection is None or connection.link_generation != data.get("generation"):
+        found = _read_link(data.get("connection"))
+        if found is None or found[0].link_generation != data.get("generation"):
             return problem(request, "revoked", 401)
+        connection, accounts = found
         org = OrganizationSettings.current()
         refusal = availability.refusal(connection, org)
         if refusal == availability.COUNTRY_UNKNOWN:
@@ -194,7 +196,7 @@ def link_view(
                 return _secure(redirect("link:country"))
         elif refusal:
             return problem(request, refusal, PROBLEM_STATUS[refusal], org=org)
-        context = LinkContext(connection, org, list(data.get("chosen", [])))
+        context = LinkContext(connection, org, list(data.get("chosen", [])), accounts)
         return _secure(view(request, context, *args, **kwargs))
 
     return wrapper
@@ -245,49 +247,48 @@ class AccountRow:
 STATE_LABELS = dict(SourceAccountStatus.choices)
 
 
-# Every Link request reads its connection (with the company) and the connection's accounts:
-# compiled once per process (`feeds.prepared`), as the ORM would write them.
+# Every Link request reads its connection, the company and the connection's accounts: one
+# statement (the accounts LEFT JOINed, so a connection without any still comes back), compiled
+# once per process (`feeds.prepared`) as the ORM writes it.
 ANY_ID = uuid.UUID(int=0xC0FFEE)
 CONNECTION_FIELDS = [f.attname for f in Connection._meta.concrete_fields]
 COMPANY_FIELDS = [f.attname for f in Company._meta.concrete_fields]
-CONNECTION_READ = Prepared(
-    lambda pk: Connection.objects.filter(pk=pk).values_list(
-        *CONNECTION_FIELDS, *(f"company__{name}" for name in COMPANY_FIELDS)
-    ),
-    (Connection._meta.pk, ANY_ID),
+ACCOUNT_COLUMNS = (
+    *(f"source_accounts__{name}" for name in AccountRow.FIELDS),
+    "source_accounts__status",
 )
-ACCOUNTS_READ = Prepared(
+LINK_READ = Prepared(
     lambda pk: (
-        SourceAccount.objects.filter(connection_id=pk)
-        .annotate(fed=Exists(Feed.objects.active().filter(source_account=OuterRef("pk"))))
-        .order_by("created", "id")
-        .values_list(*AccountRow.FIELDS, "status", "fed")
+        Connection.objects.filter(pk=pk)
+        .annotate(
+            fed=Exists(Feed.objects.active().filter(source_account=OuterRef("source_accounts__pk")))
+        )
+        .order_by("source_accounts__created", "source_accounts__id")
+        .values_list(
+            *CONNECTION_FIELDS,
+            *(f"company__{name}" for name in COMPANY_FIELDS),
+            *ACCOUNT_COLUMNS,
+            "fed",
+        )
     ),
     (Connection._meta.pk, ANY_ID),
 )
 
 
-def _connection(pk: Any) -> Connection | None:
-    """The session's connection with its company, or None if it no longer exists."""
-    if not pk:
-        return None
-    rows = CONNECTION_READ.rows(pk)
+def _read_link(pk: Any) -> tuple[Connection, list[AccountRow]] | None:
+    """The session's connection with its company and its accounts (in the order they were
+    added), or None if it no longer exists."""
+    rows = LINK_READ.rows(pk) if pk else []
     if not rows:
         return None
-    values = rows[0]
-    connection = Connection.from_db("default", CONNECTION_FIELDS, values[: len(CONNECTION_FIELDS)])
-    connection.company = Company.from_db(
-        "default", COMPANY_FIELDS, values[len(CONNECTION_FIELDS) :]
-    )
-    return connection
-
-
-def _accounts(link: LinkContext, *, chosen_only: bool = False) -> list[AccountRow]:
-    """The connection's accounts (or only the chosen ones), in the order they were added."""
-    chosen = set(link.chosen)
+    first = rows[0]
+    ends = len(CONNECTION_FIELDS), len(CONNECTION_FIELDS) + len(COMPANY_FIELDS)
+    connection = Connection.from_db("default", CONNECTION_FIELDS, first[: ends[0]])
+    connection.company = Company.from_db("default", COMPANY_FIELDS, first[ends[0] : ends[1]])
     accounts = []
-    for *values, status, fed in ACCOUNTS_READ.rows(link.connection.pk):
-        if chosen_only and values[0] not in chosen:
+    for row in rows:
+        *values, status, fed = row[ends[1] :]
+        if values[0] is None:  # the LEFT JOIN's row of a connection without accounts
             continue
         if fed:
             state = SourceAccountStatus.CONNECTED
@@ -296,7 +297,15 @@ def _accounts(link: LinkContext, *, chosen_only: bool = False) -> list[AccountRo
         else:
             state = status
         accounts.append(AccountRow(*values, link_state=state))
-    return accounts
+    return connection, accounts
+
+
+def _accounts(link: LinkContext, *, chosen_only: bool = False) -> list[AccountRow]:
+    """The connection's accounts (or only the chosen ones), as read with the connection."""
+    if not chosen_only:
+        return link.accounts
+    chosen = set(link.chosen)
+    return [a for a in link.accounts if a.pk in chosen]
 
 
 def _chosen(link: LinkContext) -> list[AccountRow]:
