@@ -26,6 +26,7 @@ from django.utils.translation import ngettext
 from accounts import companies
 from accounts.audit import Actor, record
 from accounts.branding import callout_parts, link_branding, read_logo
+from accounts.link_markup import CHIP, account_items
 from accounts.models import (
     ApiClient,
     ApiKey,
@@ -256,14 +257,18 @@ def link_preview_context(org: OrganizationSettings, screen: str, language: str) 
     company = Company(name=_("Sample company"), country="CA")
     chosen = [
         SimpleNamespace(
+            pk=1,
             account_name=_("Business chequing"),
             masked_number="••••4321",
+            link_state="pending",
             account_type="checking",
             currency="CAD",
         ),
         SimpleNamespace(
+            pk=2,
             account_name=_("Business Visa"),
             masked_number="••••9876",
+            link_state="pending",
             account_type="creditCard",
             currency="CAD",
         ),
@@ -274,6 +279,7 @@ def link_preview_context(org: OrganizationSettings, screen: str, language: str) 
         "country": company.country,
         "step": PREVIEW_SCREENS[screen]["step"],
         "chosen": chosen,
+        "chips": account_items(CHIP, chosen, {}),
         "callout": callout_parts(org, language),
         "qbo_url": settings.QBO_APP_URL,
         "next_url": "#",

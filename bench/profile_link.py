@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=300)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--only", default="", help="only the paths whose label has this")
+    parser.add_argument("--path", action="append", default=[], help="another path to profile")
     parser.add_argument("--sort", default="cumulative", help="pstats order (tottime, …)")
     parser.add_argument("--postgres", nargs="?", const=DEFAULT_POSTGRES, default=None)
     args = parser.parse_args()
@@ -102,7 +103,7 @@ def main() -> None:
                     str(args.repeat),
                     str(args.top),
                     args.only,
-                    json.dumps(link_pages.SCREENS),
+                    json.dumps({**link_pages.SCREENS, **{p: p for p in args.path}}),
                     args.sort,
                 ],
                 env=env,
