@@ -35,10 +35,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not SQLite's in-memory default, so that a real `qcluster` subprocess started by a
     # test sees the same test database as the test and its live server.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-run.sqlite3")}  # noqa: F405
-else:
-    # Close each request's connection at its end: a live server's keep-alive handler thread
-    # must not hold a connection open past the test (PostgreSQL refuses to drop a database in
-    # use).
-    # (The benchmarks, which run these settings in servers and workers, keep production's
-    # persistent connections by setting CONN_MAX_AGE.)
-    DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("CONN_MAX_AGE", "0"))  # noqa: F405
+# Close each request's connection at its end: a live server's keep-alive handler thread must
+# not hold a connection open past the test (PostgreSQL refuses to drop a database in use).
+# (The benchmarks, which run these settings in servers and workers, keep production's
+# persistent connections by setting CONN_MAX_AGE.)
+DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("CONN_MAX_AGE", "0"))  # noqa: F405
