@@ -35,7 +35,8 @@ class ChooseAccountsForm(forms.Form):
 
     def __init__(self, *args: Any, selectable: Iterable[int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["accounts"].choices = [(str(pk), str(pk)) for pk in sorted(selectable)]
+        if self.is_bound:  # only a POST is checked against them (the page writes its own HTML)
+            self.fields["accounts"].choices = [(str(pk), str(pk)) for pk in sorted(selectable)]
 
     def clean_accounts(self) -> list[int]:
         return sorted(set(self.cleaned_data["accounts"]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial, wraps
 from html import escape
@@ -448,8 +448,9 @@ def choose(request: HttpRequest, link: LinkContext) -> HttpResponse:
         "link/choose.html",
         status=400 if form.is_bound else 200,
         step=2,
-        rows=[row for row in rows if not row["disabled"]],
-        connected_rows=[row for row in rows if row["disabled"]],
+        rows=_joined(row for row in rows if not row["disabled"]),
+        several=len(selectable) > 1,
+        connected_rows=_joined(row for row in rows if row["disabled"]),
         any_accounts=bool(rows),
         form=form,
         all_connected=bool(accounts) and not selectable,
@@ -518,6 +519,10 @@ def _account_rows(
             row = CONNECTED_ROW.format(body=body)
         rows.append({"html": mark_safe(row), "disabled": not choosable})  # noqa: S308 - escaped
     return rows
+
+
+def _joined(rows: Iterable[dict[str, Any]]) -> str:
+    return mark_safe("".join(row["html"] for row in rows))  # noqa: S308 - rows made escaped
 
 
 def _all_connected(accounts: list[SourceAccount]) -> bool:
