@@ -111,6 +111,18 @@ def check_screen(page: Page, output_path: str, name: str, actions: int = 1) -> i
     return results.violations_count
 
 
+def linked_in_qbo(account) -> None:
+    """What QBO's link does on our side (the sandbox's pages are the journey tests')."""
+    feed_rules.link_feed(
+        account,
+        target_account_id="35",
+        target_account_name="Checking",
+        target_account_type="Bank",
+        feed_start_date=timezone.localdate(),
+        actor=Actor.system(),
+    )
+
+
 def check_help(page: Page) -> None:
     """The support contact on the screen, as links (item 11)."""
     help_ = page.locator(".help")
@@ -201,14 +213,7 @@ def walk(page: Page, live_server, alice, output_path: str, texts: dict[str, str]
     check_screen(page, output_path, f"{lang}-6-credentials-reload")
 
     # Linked in QuickBooks: the live status offers the completion screen.
-    feed_rules.link_feed(
-        alice.checking,
-        target_account_id="35",
-        target_account_name="Checking",
-        target_account_type="Bank",
-        feed_start_date=timezone.localdate(),
-        actor=Actor.system(),
-    )
+    linked_in_qbo(alice.checking)
     expect(page.locator("#status-message")).to_have_text(texts["all_set"], timeout=10_000)
     tab_to(page, page.get_by_role("link", name=texts["continue"]))
     check_screen(page, output_path, f"{lang}-7-credentials-connected")
@@ -354,14 +359,7 @@ def test_the_status_panel_updates_itself_until_the_accounts_are_connected(
     page.get_by_role("button", name="Get credentials").click()
     badge = page.locator("#status .badge")
     expect(badge).to_have_text("pending")
-    feed_rules.link_feed(
-        alice.checking,
-        target_account_id="35",
-        target_account_name="Checking",
-        target_account_type="Bank",
-        feed_start_date=timezone.localdate(),
-        actor=Actor.system(),
-    )
+    linked_in_qbo(alice.checking)
     expect(badge).to_have_text("connected", timeout=10_000)
     expect(page.locator("#status-message")).to_have_text(
         "All set! Your accounts are connected to QuickBooks Online."
