@@ -257,21 +257,12 @@ def link_preview_context(org: OrganizationSettings, screen: str, language: str) 
     company = Company(name=_("Sample company"), country="CA")
     chosen = [
         SimpleNamespace(
-            pk=1,
-            account_name=_("Business chequing"),
-            masked_number="••••4321",
-            link_state="pending",
-            account_type="checking",
-            currency="CAD",
-        ),
-        SimpleNamespace(
-            pk=2,
-            account_name=_("Business Visa"),
-            masked_number="••••9876",
-            link_state="pending",
-            account_type="creditCard",
-            currency="CAD",
-        ),
+            pk=pk, account_name=name, masked_number=masked, link_state="pending", currency="CAD"
+        )
+        for pk, name, masked in (
+            (1, _("Business chequing"), "••••4321"),
+            (2, _("Business Visa"), "••••9876"),
+        )
     ]
     return {
         **link_branding(org, language),

@@ -14,7 +14,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import partial, wraps
+from functools import cache, partial, wraps
 from html import escape
 from typing import Any
 
@@ -241,12 +241,13 @@ class AccountRow:
     def masked_number(self) -> str:
         return SourceAccount.mask(self.account_number)
 
-    @property
-    def link_state_label(self) -> str:
-        return STATE_LABELS[self.link_state]
-
 
 STATE_LABELS = dict(SourceAccountStatus.choices)
+
+
+def _state_labels() -> dict[str, str]:
+    """The status labels in the request's language, translated once for all the accounts."""
+    return {state: str(label) for state, label in STATE_LABELS.items()}
 
 
 # Every Link request reads its connection with the company, then the connection's accounts:
@@ -254,11 +255,17 @@ STATE_LABELS = dict(SourceAccountStatus.choices)
 # statement joining all three cost twice as much on PostgreSQL: the connection's and company's
 # columns came again with each of 50 accounts.)
 ANY_ID = uuid.UUID(int=0xC0FFEE)
-CONNECTION_FIELDS = [f.attname for f in Connection._meta.concrete_fields]
-COMPANY_FIELDS = [f.attname for f in Company._meta.concrete_fields]
+
+
+@cache
+def _columns(model: type) -> list[str]:
+    """The model's columns, read once the models are loaded (not at import)."""
+    return [f.attname for f in model._meta.concrete_fields]
+
+
 CONNECTION_READ = Prepared(
     lambda pk: Connection.objects.filter(pk=pk).values_list(
-        *CONNECTION_FIELDS, *(f"company__{name}" for name in COMPANY_FIELDS)
+        *_columns(Connection), *(f"company__{name}" for name in _columns(Company))
     ),
     (Connection._meta.pk, ANY_ID),
 )
@@ -280,10 +287,9 @@ def _read_link(pk: Any) -> tuple[Connection, list[AccountRow]] | None:
     if not rows:
         return None
     values = rows[0]
-    connection = Connection.from_db("default", CONNECTION_FIELDS, values[: len(CONNECTION_FIELDS)])
-    connection.company = Company.from_db(
-        "default", COMPANY_FIELDS, values[len(CONNECTION_FIELDS) :]
-    )
+    fields = _columns(Connection)
+    connection = Connection.from_db("default", fields, values[: len(fields)])
+    connection.company = Company.from_db("default", _columns(Company), values[len(fields) :])
     accounts = []
     for *account, status, fed in ACCOUNTS_READ.rows(connection.pk):
         if fed:
@@ -309,7 +315,7 @@ def _chosen(link: LinkContext) -> list[AccountRow]:
 
 
 def _items(template: str, accounts: list[AccountRow]) -> str:
-    labels = {state: str(label) for state, label in STATE_LABELS.items()}
+    labels = _state_labels()
     return account_items(template, accounts, labels, connected=_("Connected"))
 
 
@@ -371,7 +377,7 @@ def _leave_url(org: OrganizationSettings) -> str:
     return org.return_url or reverse("link:leave")
 
 
-def _connected(accounts: list[SourceAccount]) -> list[SourceAccount]:
+def _connected(accounts: list[AccountRow]) -> list[AccountRow]:
     return [a for a in accounts if a.link_state == SourceAccountStatus.CONNECTED]
 
 
@@ -486,7 +492,7 @@ def _account_rows(
     escaped with `html.escape` (what Django's `escape` does, without its per-call wrapping)."""
     country = link.connection.company.country
     types = {value: escape(str(label)) for value, label in AccountType.choices}
-    labels = {state: escape(str(label)) for state, label in STATE_LABELS.items()}
+    labels = {state: escape(label) for state, label in _state_labels().items()}
     ending_in = _("ending in %(last4)s")
     rows = []
     for account in accounts:
@@ -525,7 +531,7 @@ def _joined(rows: Iterable[dict[str, Any]]) -> str:
     return mark_safe("".join(row["html"] for row in rows))  # noqa: S308 - rows made escaped
 
 
-def _all_connected(accounts: list[SourceAccount]) -> bool:
+def _all_connected(accounts: list[AccountRow]) -> bool:
     return bool(accounts) and all(a.link_state == SourceAccountStatus.CONNECTED for a in accounts)
 
 
@@ -639,7 +645,7 @@ def status(request: HttpRequest, link: LinkContext) -> HttpResponse:
     """The chosen accounts' status, for the status panel's polling."""
     chosen = _chosen(link)
     done = _all_connected(chosen)
-    labels = {state: str(label) for state, label in STATE_LABELS.items()}  # translated once
+    labels = _state_labels()
     return JsonResponse(
         {
             "accounts": [
