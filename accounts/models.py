@@ -107,15 +107,14 @@ class OrganizationSettings(models.Model):
         Link page and status poll reads them, and they change a few times a year. Saving drops
         the cached copy (in Redis, for every process at once; in a process's own memory, the
         others see the change within those seconds)."""
-        query = cls.objects.filter(pk=1)
         if logo:
-            return query.first() or cls()
+            return cls.objects.filter(pk=1).first() or cls()
         seconds = settings.ORG_SETTINGS_CACHE_SECONDS
         if seconds:
             cached = cache.get(cls.CACHE_KEY)
             if cached is not None:
                 return cached
-        org = query.defer("logo").first() or cls()
+        org = cls.objects.filter(pk=1).defer("logo").first() or cls()
         if seconds:
             cache.set(cls.CACHE_KEY, org, seconds)
         return org

@@ -11,6 +11,9 @@ from __future__ import annotations
 from accounts.models import Company, Country, OrganizationSettings
 from feeds.models import Connection, ConnectionStatus
 
+# Read once: `Country.values` builds its list anew on every use.
+SUPPORTED_COUNTRIES = frozenset(Country.values)
+
 DEAUTHORIZED = "deauthorized"
 COUNTRY = "country"
 UNAVAILABLE = "unavailable"
@@ -19,7 +22,7 @@ COUNTRY_UNKNOWN = "country_unknown"
 
 def country_supported(company: Company) -> bool:
     """In the US or Canada; False while the country is unknown too (see `country_refusal`)."""
-    return company.country in Country.values
+    return company.country in SUPPORTED_COUNTRIES
 
 
 def country_refusal(company: Company) -> str | None:

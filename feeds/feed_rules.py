@@ -34,6 +34,8 @@ from feeds.models import (
 )
 from feeds.webhooks import catalogue, outbox
 
+TARGET_TYPES = frozenset(TargetAccountType.values)
+
 LINK_SESSION_LIFETIME = dt.timedelta(minutes=30)
 
 
@@ -230,7 +232,7 @@ def plan_links(session: LinkSession, items: Any) -> list[LinkPlan]:
         if not isinstance(target_name, str) or not 1 <= len(target_name.strip()) <= 200:
             raise LinkRefused("bad_request", f"{where}.targetAccountName is required.")
         kind = item.get("targetAccountType")
-        if kind not in TargetAccountType.values:
+        if kind not in TARGET_TYPES:
             raise LinkRefused(
                 "bad_request", f"{where}.targetAccountType must be Bank or CreditCard."
             )

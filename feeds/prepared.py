@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, QuerySet
 
 
@@ -61,7 +62,7 @@ class Prepared:
             prepared = field.get_db_prep_value(value, connection, prepared=False)
             for position in positions:
                 params[position] = prepared
-        with connection.cursor() as cursor:
+        with _cursor(connection) as cursor:
             cursor.execute(compiled["sql"], params)
             rows = cursor.fetchall()
         converters = compiled["converters"]
@@ -78,3 +79,25 @@ class Prepared:
                 row[position] = value
             converted.append(tuple(row))
         return converted
+
+
+def _cursor(connection: BaseDatabaseWrapper):
+    """A cursor for a prepared read. On PostgreSQL with prepared statements switched on (the
+    connection's `prepare_threshold`, `DATABASE_PREPARED_READS`), one that binds parameters on
+    the server, so that psycopg prepares the statement on each connection after a few runs and
+    PostgreSQL stops planning it anew; Django's own cursor (client-side binding) otherwise."""
+    if (
+        connection.vendor != "postgresql"
+        or connection.settings_dict["OPTIONS"].get("prepare_threshold") is None
+    ):
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    raw = ServerBindingCursor(connection.connection)
+    # Django's wrappers, so that its error translation and query logging see these reads too.
+    with connection.wrap_database_errors:
+        if connection.queries_logged:
+            return connection.make_debug_cursor(raw)
+        return connection.make_cursor(raw)

@@ -32,6 +32,7 @@ from feeds.models import (
 )
 
 MAX_TRANSACTIONS = 1000
+TRANSACTION_TYPES = frozenset(TransactionType.values)  # read once, not per transaction
 MAX_ID_LENGTH = 100
 MAX_DESCRIPTION_LENGTH = 1000
 # Amounts and balances have at most 15 significant digits, so they are exact as JSON numbers.
@@ -256,7 +257,7 @@ def _parse_one(index: int, raw: Any, report: Report) -> Parsed | None:
         )
 
     kind = raw.get("transactionType")
-    if kind is not None and kind not in TransactionType.values:
+    if kind is not None and kind not in TRANSACTION_TYPES:
         report.error(
             item,
             "transactionType",

@@ -113,6 +113,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # cost more than a Link status poll), checked before reuse.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql") and env.bool(
+    "DATABASE_PREPARED_READS", default=True
+):
+    # The few reads every Link request makes (`feeds.prepared`) become server-side prepared
+    # statements on each connection after 2 runs: PostgreSQL plans them once, not on every
+    # request. (The ORM's own queries bind on the client and are never prepared.) Behind a
+    # pooler in transaction mode that cannot keep prepared statements, set
+    # DATABASE_PREPARED_READS=0.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The only sign-in is the operators' admin: after it, and for any page that needs it, admin.
@@ -278,6 +287,8 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Sessions stay in the database (server-side); `linksite.sessions` only reads them faster.
+SESSION_ENGINE = "linksite.sessions"
 SESSION_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

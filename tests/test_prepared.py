@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef
 from django.test import override_settings
 
 from accounts.models import OrganizationSettings
-from feeds.link.views import _read_link
+from feeds.link.views import _read_link, _read_states
 from feeds.models import Connection, Feed, SourceAccount
 from feeds.prepared import Prepared
 from tests.makers import make_account, make_company, make_connection, make_feed
@@ -57,6 +57,44 @@ def test_the_link_read_answers_as_the_orm_for_each_connection(alice, bob):
     assert _read_link(uuid.uuid4()) is None
     empty = make_connection(bob.company)
     assert _read_link(empty.pk)[1] == []  # no accounts: the connection all the same
+
+
+def test_the_status_read_answers_as_the_full_read(alice, bob):
+    make_feed(alice.checking)
+    make_account(alice.connection, "extra")
+    empty = make_connection(bob.company)
+    for connection in (alice.connection, bob.connection, empty):
+        full, accounts = _read_link(connection.pk)
+        found, states = _read_states(connection.pk)
+        assert (found.pk, found.status, found.link_generation, found.company.country) == (
+            full.pk,
+            full.status,
+            full.link_generation,
+            full.company.country,
+        )
+        assert [(s.pk, s.link_state) for s in states] == [(a.pk, a.link_state) for a in accounts]
+    assert _read_states(empty.pk)[1] == []
+    assert _read_states(uuid.uuid4()) is None
+
+
+def test_sessions_are_read_from_the_database_until_they_expire(db):
+    import time_machine
+    from django.contrib.sessions.backends.db import SessionStore as DjangoStore
+    from django.utils import timezone
+
+    from linksite.sessions import SessionStore
+
+    store = SessionStore()
+    store["link"] = {"connection": "x"}
+    store.set_expiry(60)
+    store.save()
+    assert SessionStore(store.session_key)["link"] == {"connection": "x"}
+    assert DjangoStore(store.session_key)["link"] == {"connection": "x"}  # the same rows
+    assert SessionStore("not-a-session-key-at-all").load() == {}
+    with time_machine.travel(timezone.now() + timezone.timedelta(seconds=61)):
+        expired = SessionStore(store.session_key)
+        assert expired.load() == {}
+        assert expired.session_key is None  # as Django's own store: a new session follows
 
 
 def test_a_parameter_used_twice_is_replaced_everywhere(db):

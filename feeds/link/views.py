@@ -57,7 +57,7 @@ class LinkContext:
     connection: Connection
     org: OrganizationSettings
     chosen: list[int]
-    accounts: list[AccountRow]  # the connection's, read with it
+    accounts: list[AccountRow] | list[AccountState]  # the connection's, read with it
 
     @property
     def actor(self) -> Actor:
@@ -175,19 +175,23 @@ def problem_page(request: HttpRequest, kind: str) -> HttpResponse:
 
 
 def link_view(
-    view: Callable[..., HttpResponse] | None = None, *, needs_country: bool = True
+    view: Callable[..., HttpResponse] | None = None,
+    *,
+    needs_country: bool = True,
+    states_only: bool = False,
 ) -> Any:
     """Resolve the session's connection and refuse what may not go on. While the company's
-    country is unknown, a page that `needs_country` sends the user to the question first."""
+    country is unknown, a page that `needs_country` sends the user to the question first.
+    `states_only`: the view reads only its accounts' ids and link states (`AccountState`)."""
     if view is None:
-        return partial(link_view, needs_country=needs_country)
+        return partial(link_view, needs_country=needs_country, states_only=states_only)
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         data = request.session.get(SESSION_KEY)
         if not data:
             return problem(request, "missing", 401)
-        found = _read_link(data.get("connection"))
+        found = _read_link(data.get("connection"), states_only=states_only)
         if found is None or found[0].link_generation != data.get("generation"):
             return problem(request, "revoked", 401)
         connection, accounts = found
@@ -218,6 +222,14 @@ def _page(request: HttpRequest, link: LinkContext, template: str, status: int = 
         **extra,
     }
     return render(request, template, context, status=status)
+
+
+@dataclass(slots=True)
+class AccountState:
+    """An account's id and link state: all the status poll reads of it."""
+
+    pk: int
+    link_state: str
 
 
 @dataclass(slots=True)
@@ -278,28 +290,76 @@ ACCOUNTS_READ = Prepared(
     ),
     (Connection._meta.pk, ANY_ID),
 )
+# The status poll's one statement: only what its checks and answer need of the connection and
+# company, each account's id and link state joined to it (a connection without accounts
+# still gives its row, with nulls).
+STATUS_CONNECTION = ("id", "company_id", "status", "link_generation")  # in the model's order
+STATUS_COMPANY = ("id", "country")
+STATUS_READ = Prepared(
+    lambda pk: (
+        Connection.objects.filter(pk=pk)
+        .annotate(
+            fed=Exists(Feed.objects.active().filter(source_account=OuterRef("source_accounts__pk")))
+        )
+        .order_by("source_accounts__created", "source_accounts__id")
+        .values_list(
+            *STATUS_CONNECTION,
+            "company__country",
+            "source_accounts__pk",
+            "source_accounts__status",
+            "fed",
+        )
+    ),
+    (Connection._meta.pk, ANY_ID),
+)
 
 
-def _read_link(pk: Any) -> tuple[Connection, list[AccountRow]] | None:
+def _link_state(status: str, fed: bool) -> str:
+    if fed:
+        return SourceAccountStatus.CONNECTED
+    if status == SourceAccountStatus.CONNECTED:
+        return SourceAccountStatus.DISCONNECTED
+    return status
+
+
+def _read_link(
+    pk: Any, *, states_only: bool = False
+) -> tuple[Connection, list[AccountRow] | list[AccountState]] | None:
     """The session's connection with its company and its accounts (in the order they were
-    added), or None if it no longer exists."""
-    rows = CONNECTION_READ.rows(pk) if pk else []
+    added), or None if it no longer exists. `states_only`: the accounts' ids and link states
+    only."""
+    if not pk:
+        return None
+    if states_only:
+        return _read_states(pk)
+    rows = CONNECTION_READ.rows(pk)
     if not rows:
         return None
     values = rows[0]
     fields = _columns(Connection)
     connection = Connection.from_db("default", fields, values[: len(fields)])
     connection.company = Company.from_db("default", _columns(Company), values[len(fields) :])
-    accounts = []
-    for *account, status, fed in ACCOUNTS_READ.rows(connection.pk):
-        if fed:
-            state = SourceAccountStatus.CONNECTED
-        elif status == SourceAccountStatus.CONNECTED:
-            state = SourceAccountStatus.DISCONNECTED
-        else:
-            state = status
-        accounts.append(AccountRow(*account, link_state=state))
-    return connection, accounts
+    return connection, [
+        AccountRow(*account, link_state=_link_state(status, fed))
+        for *account, status, fed in ACCOUNTS_READ.rows(connection.pk)
+    ]
+
+
+def _read_states(pk: Any) -> tuple[Connection, list[AccountState]] | None:
+    rows = STATUS_READ.rows(pk, same_first=len(STATUS_CONNECTION) + 1)
+    if not rows:
+        return None
+    first = rows[0]
+    width = len(STATUS_CONNECTION)
+    # Instances with only these columns loaded: reading any other would cost a query (the
+    # status poll's query count is pinned by a test).
+    connection = Connection.from_db("default", STATUS_CONNECTION, first[:width])
+    connection.company = Company.from_db("default", STATUS_COMPANY, (first[1], first[width]))
+    return connection, [
+        AccountState(account, _link_state(status, fed))
+        for *_, account, status, fed in rows
+        if account is not None
+    ]
 
 
 def _accounts(link: LinkContext, *, chosen_only: bool = False) -> list[AccountRow]:
@@ -640,7 +700,7 @@ def leave(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@link_view(needs_country=False)
+@link_view(needs_country=False, states_only=True)
 def status(request: HttpRequest, link: LinkContext) -> HttpResponse:
     """The chosen accounts' status, for the status panel's polling."""
     chosen = _chosen(link)
