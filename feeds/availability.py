@@ -12,7 +12,7 @@ from accounts.models import Company, Country, OrganizationSettings
 from feeds.models import Connection, ConnectionStatus
 
 # Read once: `Country.values` builds its list anew on every use.
-SUPPORTED_COUNTRIES = frozenset(Country.values)
+SUPPORTED_COUNTRIES = tuple(Country.values)
 
 DEAUTHORIZED = "deauthorized"
 COUNTRY = "country"

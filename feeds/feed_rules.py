@@ -34,7 +34,8 @@ from feeds.models import (
 )
 from feeds.webhooks import catalogue, outbox
 
-TARGET_TYPES = frozenset(TargetAccountType.values)
+# Read once; a tuple, not a set: QBO may send any JSON value (a dict is unhashable).
+TARGET_TYPES = tuple(TargetAccountType.values)
 
 LINK_SESSION_LIFETIME = dt.timedelta(minutes=30)
 

@@ -32,7 +32,8 @@ from feeds.models import (
 )
 
 MAX_TRANSACTIONS = 1000
-TRANSACTION_TYPES = frozenset(TransactionType.values)  # read once, not per transaction
+# Read once; a tuple, not a set: a client may send any JSON value (a dict is unhashable).
+TRANSACTION_TYPES = tuple(TransactionType.values)
 MAX_ID_LENGTH = 100
 MAX_DESCRIPTION_LENGTH = 1000
 # Amounts and balances have at most 15 significant digits, so they are exact as JSON numbers.
