@@ -23,6 +23,12 @@ DEFAULT_POSTGRES = os.environ.get(
 
 
 def bench_env(database_url: str, **extra: str) -> dict[str, str]:
+    """On SQLite the sandbox, standing in for QBO, gets a database file of its own (as `make run`
+    gives it): QBO shares no write lock with linksite."""
+    if database_url.startswith("sqlite:///"):
+        extra.setdefault(
+            "QBO_SANDBOX_DATABASE_URL", database_url.replace(".sqlite3", "-qbo.sqlite3")
+        )
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -135,12 +141,15 @@ def bench_connection(**org: Any) -> Any:
     key, a US company and its connection: `.client`, `.key`, `.company`, `.connection`."""
     from types import SimpleNamespace
 
+    from django.conf import settings
     from django.core.management import call_command
 
     from accounts.models import ApiClient, ApiKey, Company, OrganizationSettings
     from feeds.models import Connection
 
     call_command("migrate", verbosity=0)
+    if "qbo_sandbox" in settings.DATABASES:
+        call_command("migrate", database="qbo_sandbox", verbosity=0)
     OrganizationSettings.objects.update_or_create(
         pk=1, defaults={"integration_enabled": True, **org}
     )

@@ -158,7 +158,9 @@ def run_leg(name: str, database_url: str, base: int) -> dict:
     port = free_port()
     env = bench_env(database_url, QBO_BASE_URL=f"http://127.0.0.1:{port}/qbo-sandbox/api/v1")
     # The schema must exist before gunicorn serves the sandbox.
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    for database in ("default", "qbo_sandbox")[: 2 if "QBO_SANDBOX_DATABASE_URL" in env else 1]:
+        migrate = [sys.executable, "manage.py", "migrate", "-v0", "--database", database]
+        subprocess.run(migrate, cwd=ROOT, env=env, check=True)
     server = start_gunicorn(env, port, 2)
     try:
         out = subprocess.run(

@@ -98,21 +98,32 @@ TEMPLATES = [
 # lock up front (IMMEDIATE) and waits for a busy lock instead of failing at once: web, worker and
 # scheduler all write to the same file.
 VAR_DIR.mkdir(exist_ok=True)
+
+
+def _sqlite_options(database: dict) -> dict:
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        options = database.setdefault("OPTIONS", {})
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("timeout", 20)
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+    return database
+
+
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'linksite.sqlite3'}"),
+    "default": _sqlite_options(
+        env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'linksite.sqlite3'}")
+    ),
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    _options = DATABASES["default"].setdefault("OPTIONS", {})
-    _options.setdefault("transaction_mode", "IMMEDIATE")
-    _options.setdefault("timeout", 20)
-    _options.setdefault(
-        "init_command",
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    )
+# The QBO sandbox's tables in a database of their own (`linksite.routers`), as QBO has: set by
+# `make run` and the benchmarks on SQLite, where one file means one write lock for both.
+if QBO_SANDBOX_DATABASE_URL := env.str("QBO_SANDBOX_DATABASE_URL", default=""):
+    DATABASES["qbo_sandbox"] = _sqlite_options(env.db_url_config(QBO_SANDBOX_DATABASE_URL))
+    DATABASE_ROUTERS = ["linksite.routers.SandboxRouter"]
 # Connections are kept between requests on both databases (opening one, with SQLite's pragmas,
 # cost more than a Link status poll), checked before reuse.
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+for _database in DATABASES.values():
+    _database.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    _database["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql") and env.bool(
     "DATABASE_PREPARED_READS", default=True
 ):

@@ -6,13 +6,19 @@ from __future__ import annotations
 import datetime as dt
 
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, transaction
+from django.db import models, router, transaction
 from django.db.models import Count, Max, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 DEFAULT_ACCOUNTS = [("Checking", "Bank"), ("Savings", "Bank"), ("Visa", "CreditCard")]
+
+
+def sandbox_atomic() -> transaction.Atomic:
+    """A transaction on the sandbox's database: linksite's own, or its own one when
+    QBO_SANDBOX_DATABASE_URL gives it one (`linksite.routers`)."""
+    return transaction.atomic(using=router.db_for_write(SandboxCompany))
 
 
 class ChartAccountType(models.TextChoices):
@@ -38,7 +44,7 @@ class SandboxCompany(models.Model):
         company = cls.objects.filter(pk=1).first()
         if company is not None:
             return company
-        with transaction.atomic():
+        with sandbox_atomic():
             company, _created = cls.objects.get_or_create(pk=1)
             for name, account_type in DEFAULT_ACCOUNTS:
                 ChartAccount.objects.get_or_create(

@@ -11,11 +11,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from qbo_sandbox import idx_client
-from qbo_sandbox.models import LinkedFeed, PullError, ReceivedTransaction
+from qbo_sandbox.models import LinkedFeed, PullError, ReceivedTransaction, sandbox_atomic
 
 logger = logging.getLogger("qbo_sandbox.pulls")
 
@@ -98,7 +97,7 @@ def pull_feed(feed: LinkedFeed) -> PullResult:
         row = _row(feed, txn)
         if row is not None:
             rows.setdefault(row.txn_id, row)
-    with transaction.atomic():
+    with sandbox_atomic():
         known = set(
             ReceivedTransaction.objects.filter(feed=feed, txn_id__in=list(rows)).values_list(
                 "txn_id", flat=True

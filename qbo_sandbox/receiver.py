@@ -20,7 +20,7 @@ import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -32,6 +32,7 @@ from qbo_sandbox.models import (
     LinkedFeed,
     ReceivedBatch,
     ReceivedTransaction,
+    sandbox_atomic,
 )
 
 logger = logging.getLogger(__name__)
@@ -168,9 +169,9 @@ def parse_batch(raw: bytes) -> tuple[str, list[dict[str, Any]]]:
 def store_batch(feed: LinkedFeed, batch_id: str, rows: list[dict[str, Any]]) -> tuple[int, int]:
     """Store a batch once; return (accepted, duplicates). A batch id seen before, or a
     transaction id already stored for this feed (or repeated in the batch), is a duplicate."""
-    with transaction.atomic():
+    with sandbox_atomic():
         try:
-            with transaction.atomic():
+            with sandbox_atomic():
                 batch = ReceivedBatch.objects.create(batch_id=batch_id, feed=feed)
         except IntegrityError:
             ReceivedBatch.objects.filter(batch_id=batch_id).update(resends=F("resends") + 1)

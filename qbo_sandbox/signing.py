@@ -21,10 +21,10 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
-from qbo_sandbox.models import SeenRequest
+from qbo_sandbox.models import SeenRequest, sandbox_atomic
 
 TOLERANCE_SECONDS = 300
 
@@ -119,7 +119,7 @@ def accept_once(request_id: str) -> None:
     now = timezone.now()
     SeenRequest.objects.filter(seen__lt=now - dt.timedelta(seconds=2 * TOLERANCE_SECONDS)).delete()
     try:
-        with transaction.atomic():
+        with sandbox_atomic():
             SeenRequest.objects.create(request_key=key, seen=now)
     except IntegrityError:
         raise SignatureError("this request id was already used") from None

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Count, Prefetch, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -41,6 +41,7 @@ from qbo_sandbox.models import (
     PullError,
     ReceivedTransaction,
     SandboxCompany,
+    sandbox_atomic,
 )
 
 WIZARD = "qbo_sandbox_link"
@@ -267,7 +268,7 @@ def feed_edit(request: HttpRequest, pk: int) -> HttpResponse:
             and feed.is_pulled
         ):
             # QBO does not tell the bank: it stops pulling and forgets the credentials.
-            with transaction.atomic():
+            with sandbox_atomic():
                 LinkedFeed.objects.filter(pk=feed.pk).update(
                     status=FeedStatus.DISCONNECTED, disconnected_at=timezone.now(), credential=None
                 )
@@ -529,7 +530,7 @@ def _connect(request, company, mappings, state) -> str:
     Returns an error message for the page, or "" on success."""
     created: list[ChartAccount] = []
     try:
-        with transaction.atomic():
+        with sandbox_atomic():
             for mapping in mappings:
                 if mapping["target"] is None:
                     mapping["target"] = ChartAccount.objects.create(
@@ -570,7 +571,7 @@ def _connect(request, company, mappings, state) -> str:
         return _unreachable_message()
 
     institution = state.get("institution", {}).get("name", "")
-    with transaction.atomic():
+    with sandbox_atomic():
         for mapping in mappings:
             feed = linked[mapping["account"]["id"]]
             try:
@@ -609,7 +610,7 @@ def _connect_for_pulls(request, mappings, state, created) -> str:
         request.session.pop(WIZARD, None)
         return _("This sign-in has expired. Start again.")
     institution = state.get("institution", {}).get("name", "")
-    with transaction.atomic():
+    with sandbox_atomic():
         feeds = [
             LinkedFeed.record(
                 f"idx-{uuid.uuid4().hex}",
@@ -657,7 +658,7 @@ def faults(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         forced = set(form.cleaned_data["force_410"])
-        with transaction.atomic():
+        with sandbox_atomic():
             form.save()
             for feed in feeds:
                 should = feed.pk in forced

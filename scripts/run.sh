@@ -26,6 +26,8 @@ add_setting QBO_PARTNER_KEY "local-$($PY -c 'import secrets; print(secrets.token
 add_setting QBO_SIGNING_SECRET "$($PY -c 'import secrets; print(secrets.token_urlsafe(32))')"
 add_setting QBO_APP_URL "$SITE_URL/qbo-sandbox/"
 add_setting QBO_SANDBOX_PARTNER_KEY "sandbox-$($PY -c 'import secrets; print(secrets.token_hex(8))')"
+# The sandbox stands in for QBO, a system of its own: its tables in a file of their own.
+add_setting QBO_SANDBOX_DATABASE_URL sqlite:///var/qbo_sandbox.sqlite3
 # Webhooks to a receiver on this machine: plain http and local addresses (never in production).
 add_setting WEBHOOK_ALLOW_HTTP 1
 add_setting WEBHOOK_ALLOW_PRIVATE_ADDRESSES 1
@@ -48,6 +50,7 @@ case ",$QBO_DELIVERY," in
 esac
 
 $PY manage.py migrate --noinput -v0
+$PY manage.py migrate --noinput -v0 --database qbo_sandbox
 $PY manage.py compilemessages -v0
 demo=$($PY manage.py loaddemo)
 # In pull mode this adds the sandbox's daily pull; in push mode it removes it.

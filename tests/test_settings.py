@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,48 @@ def test_the_health_check_answers_without_touching_the_database(
         response = client.get("/healthz")
     assert (response.status_code, response.content) == (200, b"ok\n")
     assert response["Cache-Control"] == "no-store"
+
+
+SANDBOX_PUSH = """
+from django.conf import settings
+from django.test import Client
+from tests.test_qbo_sandbox import KEY, SECRET, batch, make_feed, push, txn
+settings.QBO_PARTNER_KEY, settings.QBO_SIGNING_SECRET = KEY, SECRET
+feed = make_feed()
+body = batch("b-1", txn("t-1"), txn("t-2"))
+for _ in range(2):
+    answer = push(Client(), feed.feed_id, body)
+    assert answer.status_code == 200, answer.content
+    print(answer.json()["accepted"], answer.json()["duplicates"])
+"""
+
+
+def test_the_sandbox_can_keep_its_tables_in_a_database_of_its_own(tmp_path):
+    env = {
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/linksite.sqlite3",
+        "QBO_SANDBOX_DATABASE_URL": f"sqlite:///{tmp_path}/qbo.sqlite3",
+    }
+    for database in ("default", "qbo_sandbox"):
+        assert manage("migrate", "-v0", "--database", database, env=env).returncode == 0
+    answer = manage("shell", "--no-imports", "-c", SANDBOX_PUSH, env=env)
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.split() == ["2", "0", "0", "2"]
+
+    def tables(name: str) -> set[str]:
+        with sqlite3.connect(tmp_path / name) as db:
+            return {
+                row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+
+    def sandbox(names: set[str]) -> set[str]:
+        return {name for name in names if name.startswith("qbo_sandbox_")}
+
+    linksite, qbo = tables("linksite.sqlite3"), tables("qbo.sqlite3")
+    assert "qbo_sandbox_receivedtransaction" in qbo and not sandbox(linksite)
+    assert "feeds_banktransaction" in linksite and qbo - sandbox(qbo) <= {
+        "django_migrations",
+        "sqlite_sequence",
+    }
+    with sqlite3.connect(tmp_path / "qbo.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM qbo_sandbox_receivedtransaction").fetchone() == (2,)
