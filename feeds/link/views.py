@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import Exists, OuterRef
+from django.db.models import Case, CharField, Exists, F, OuterRef, Value, When
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -281,12 +281,33 @@ CONNECTION_READ = Prepared(
     ),
     (Connection._meta.pk, ANY_ID),
 )
+
+
+def _link_state(account: str = "") -> Case:
+    """An account's state on the Link pages, computed in the read (`account`: the path to the
+    account from the queried model): connected only while a feed of it is active, disconnected
+    if it was connected and its feed stopped, else its own status."""
+    status = f"{account}status"
+    return Case(
+        When(
+            Exists(Feed.objects.active().filter(source_account=OuterRef(f"{account}pk"))),
+            then=Value(SourceAccountStatus.CONNECTED),
+        ),
+        When(
+            **{status: SourceAccountStatus.CONNECTED},
+            then=Value(SourceAccountStatus.DISCONNECTED),
+        ),
+        default=F(status),
+        output_field=CharField(),
+    )
+
+
 ACCOUNTS_READ = Prepared(
     lambda pk: (
         SourceAccount.objects.filter(connection_id=pk)
-        .annotate(fed=Exists(Feed.objects.active().filter(source_account=OuterRef("pk"))))
+        .annotate(link_state=_link_state())
         .order_by("created", "id")
-        .values_list(*AccountRow.FIELDS, "status", "fed")
+        .values_list(*AccountRow.FIELDS, "link_state")
     ),
     (Connection._meta.pk, ANY_ID),
 )
@@ -298,28 +319,12 @@ STATUS_COMPANY = ("id", "country")
 STATUS_READ = Prepared(
     lambda pk: (
         Connection.objects.filter(pk=pk)
-        .annotate(
-            fed=Exists(Feed.objects.active().filter(source_account=OuterRef("source_accounts__pk")))
-        )
+        .annotate(link_state=_link_state("source_accounts__"))
         .order_by("source_accounts__created", "source_accounts__id")
-        .values_list(
-            *STATUS_CONNECTION,
-            "company__country",
-            "source_accounts__pk",
-            "source_accounts__status",
-            "fed",
-        )
+        .values_list(*STATUS_CONNECTION, "company__country", "source_accounts__pk", "link_state")
     ),
     (Connection._meta.pk, ANY_ID),
 )
-
-
-def _link_state(status: str, fed: bool) -> str:
-    if fed:
-        return SourceAccountStatus.CONNECTED
-    if status == SourceAccountStatus.CONNECTED:
-        return SourceAccountStatus.DISCONNECTED
-    return status
 
 
 def _read_link(
@@ -339,10 +344,7 @@ def _read_link(
     fields = _columns(Connection)
     connection = Connection.from_db("default", fields, values[: len(fields)])
     connection.company = Company.from_db("default", _columns(Company), values[len(fields) :])
-    return connection, [
-        AccountRow(*account, link_state=_link_state(status, fed))
-        for *account, status, fed in ACCOUNTS_READ.rows(connection.pk)
-    ]
+    return connection, [AccountRow(*row) for row in ACCOUNTS_READ.rows(connection.pk)]
 
 
 def _read_states(pk: Any) -> tuple[Connection, list[AccountState]] | None:
@@ -355,11 +357,7 @@ def _read_states(pk: Any) -> tuple[Connection, list[AccountState]] | None:
     # status poll's query count is pinned by a test).
     connection = Connection.from_db("default", STATUS_CONNECTION, first[:width])
     connection.company = Company.from_db("default", STATUS_COMPANY, (first[1], first[width]))
-    return connection, [
-        AccountState(account, _link_state(status, fed))
-        for *_, account, status, fed in rows
-        if account is not None
-    ]
+    return connection, [AccountState(row[-2], row[-1]) for row in rows if row[-2] is not None]
 
 
 def _accounts(link: LinkContext, *, chosen_only: bool = False) -> list[AccountRow]:
