@@ -52,12 +52,16 @@ def short_time(value: dt.datetime, country: str = "CA", *, zone: bool = False) -
 CARDS = {"creditCard"}
 
 
-def balance(amount: Decimal, currency: str, account_type: str, country: str = "CA") -> str:
+def balance(
+    amount: Decimal, currency: str, account_type: str, country: str = "CA", *, locale: str = ""
+) -> str:
     """An account's balance for its holder. On a credit card a negative balance is what is owed
-    and a positive one a credit: `-$1,873.52` alone would be ambiguous there."""
+    and a positive one a credit: `-$1,873.52` alone would be ambiguous there. `locale`:
+    `babel_locale(country)`, when the caller formats many balances at once."""
+    locale = locale or babel_locale(country)
     if account_type not in CARDS or not amount:
-        return money(amount, currency, country)
-    shown = money(abs(amount), currency, country)
+        return _money(amount, currency, locale)
+    shown = _money(abs(amount), currency, locale)
     if amount < 0:
         return _("%(amount)s owed") % {"amount": shown}
     return _("%(amount)s credit") % {"amount": shown}

@@ -552,6 +552,7 @@ def _account_rows(
     types = {value: escape(str(label)) for value, label in AccountType.choices}
     labels = {state: escape(label) for state, label in _state_labels().items()}
     ending_in = _("ending in %(last4)s")
+    locale = formatting.babel_locale(country)
     rows = []
     for account in accounts:
         choosable = account.pk in selectable
@@ -571,7 +572,9 @@ def _account_rows(
                 currency=escape(account.currency),
             ),
             balance=escape(
-                formatting.balance(account.balance, account.currency, account.account_type, country)
+                formatting.balance(
+                    account.balance, account.currency, account.account_type, locale=locale
+                )
             ),
             badge=badge,
         )
@@ -581,7 +584,7 @@ def _account_rows(
             )
         else:
             row = CONNECTED_ROW.format(body=body)
-        rows.append({"html": mark_safe(row), "disabled": not choosable})  # noqa: S308 - escaped
+        rows.append({"html": row, "disabled": not choosable})  # escaped; marked safe once joined
     return rows
 
 
