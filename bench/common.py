@@ -213,8 +213,16 @@ def link_in_sandbox(account: Any) -> Any:
     return feed
 
 
-def _varying(i: int, prefix: str, date: Callable[[int], Any], description: str, balance: bool):
-    """The values of the i-th benchmark transaction that differ from row to row."""
+def _varying(
+    i: int,
+    prefix: str,
+    date: Callable[[int], Any],
+    description: str = "Card purchase #{i}",
+    balance: bool = False,
+) -> dict[str, Any]:
+    """The values of the i-th benchmark transaction that differ from row to row: its id is
+    `prefix` + i, its date `date(i)`, its description `description` with i in it; a balance
+    when `balance`."""
     from decimal import Decimal
 
     return {
@@ -227,19 +235,10 @@ def _varying(i: int, prefix: str, date: Callable[[int], Any], description: str, 
 
 
 def transaction_rows(
-    account: Any,
-    operation: Any,
-    numbers: range,
-    *,
-    prefix: str,
-    date: Callable[[int], Any],
-    description: str = "Card purchase #{i}",
-    balance: bool = False,
-    delivered: Any = None,
+    account: Any, operation: Any, numbers: range, *, delivered: Any = None, **shape: Any
 ) -> list[Any]:
-    """Unsaved transactions of the account, the shape the API stores; the i-th (for i in
-    `numbers`) has the id prefix + i and is dated `date(i)`; pending, or delivered at
-    `delivered`."""
+    """Unsaved transactions of the account, the shape the API stores, the i-th for each i in
+    `numbers` (`shape`: what `_varying` takes); pending, or delivered at `delivered`."""
     from feeds.models import BankTransaction
 
     state = {"delivery_state": "delivered", "delivered": delivered} if delivered else {}
@@ -248,7 +247,7 @@ def transaction_rows(
             source_account=account,
             transaction_type="Debit",
             push_operation=operation,
-            **_varying(i, prefix, date, description, balance),
+            **_varying(i, **shape),
             **state,
         )
         for i in numbers
@@ -266,16 +265,7 @@ def add_operation(account: Any) -> Any:
     )
 
 
-def add_transactions(
-    account: Any,
-    count: int,
-    *,
-    prefix: str,
-    date: Callable[[int], Any],
-    description: str = "Card purchase #{i}",
-    balance: bool = False,
-    delivered: Any = None,
-) -> None:
+def add_transactions(account: Any, count: int, *, delivered: Any = None, **shape: Any) -> None:
     """`count` transactions written to the account as one push operation, as
     `transaction_rows` makes them, inserted 10,000 at a time with one `executemany` each. The
     benchmarks set up over 400,000 rows a database; the ORM's `bulk_create` spent most of that
@@ -287,7 +277,6 @@ def add_transactions(
     from feeds.models import BankTransaction
 
     operation = add_operation(account)
-    shape = {"prefix": prefix, "date": date, "description": description, "balance": balance}
     first = transaction_rows(account, operation, range(1), **shape, delivered=delivered)[0]
     fields = [f for f in BankTransaction._meta.concrete_fields if not f.primary_key]
     base = [f.get_db_prep_save(getattr(first, f.attname), connection) for f in fields]
