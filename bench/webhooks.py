@@ -5,8 +5,8 @@ For each database: a fresh database; an API client with one endpoint (made by
 `feeds.webhooks.endpoints.create`, secret and all) pointing at the test receiver
 (`tests/webhook_receiver.py`, a ThreadingHTTPServer in this process that verifies every request
 with the standardwebhooks and svix verifiers; `--no-verify` turns that off, for both arms
-alike); 10,000 events recorded for one of its companies through `feeds.webhooks.outbox`
-(`emit_many`, 1,000 to a transaction), so 10,000 pending deliveries. Setting up is not timed
+alike); `--events` (5,000) recorded for one of its companies through `feeds.webhooks.outbox`
+(`emit_many`, 1,000 to a transaction), so as many pending deliveries. Setting up is not timed
 (the deliveries its commits would queue are not queued: the measure starts from an empty
 queue).
 
@@ -15,11 +15,11 @@ queue).
   leg; once a trivial task has gone through it, the clock starts and `feeds.tasks.sweep_webhooks`
   is queued, as its schedule does every minute. It queues WEBHOOK_SENDERS_PER_ENDPOINT
   `send_webhooks` tasks for the endpoint, which claim, sign, POST and record the deliveries.
-  The clock stops at the last delivery's `delivered` in the database, once all 10,000 are
+  The clock stops at the last delivery's `delivered` in the database, once all of them are
   delivered. So the queue's latency (two polls: the sweep, then its senders) is in the figure,
   as it is in production. Between runs (untimed), once the queue is empty, every delivery is
   set pending again.
-- **bare loop**: one process, one `requests.Session`, POSTing the same 10,000 stored bodies one
+- **bare loop**: one process, one `requests.Session`, POSTing the same stored bodies one
   after another, each with headers freshly signed by `feeds.webhooks.sending.signed_request`
   (the bodies and the secrets are read before the clock starts; nothing is written).
 
@@ -298,7 +298,7 @@ def run_leg(name: str, database_url: str, args: argparse.Namespace, tmp: Path) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each arm, interleaved")
     parser.add_argument("--workers", type=int, default=2, help="the cluster's Q_WORKERS")
     parser.add_argument(
