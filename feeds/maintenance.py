@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.audit import Actor, purge_refusals, record
 from feeds import feed_rules, idempotency, lifecycle, pulls
 from feeds.models import (
+    BrowserSession,
     Connection,
     ConnectionStatus,
     CredentialSet,
@@ -86,6 +87,10 @@ def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
     summary["link_sessions_purged"] = (
         LinkSession.objects.filter(expires__lt=now).delete()[1].get(LinkSession._meta.label, 0)
     )
+    # Browsers' sessions past expiry (Django's `clearsessions`, run here so no cron is needed).
+    summary["browser_sessions_purged"] = BrowserSession.objects.filter(
+        expire_date__lt=now
+    ).delete()[0]
     # A set used near its expiry keeps its QBO link session alive for 30 minutes more.
     expired = CredentialSet.objects.filter(expires__lt=now).exclude(link_session__expires__gte=now)
     if "pull" in settings.QBO_DELIVERY:
@@ -106,6 +111,7 @@ def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:
             actor,
             "maintenance.purged",
             link_sessions=summary["link_sessions_purged"],
+            browser_sessions=summary["browser_sessions_purged"],
             credential_sets=summary["credential_sets_purged"],
             idempotency_keys=summary["idempotency_keys_purged"],
             webhook_deliveries=summary["webhook_deliveries_purged"],

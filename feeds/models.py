@@ -10,6 +10,7 @@ import secrets
 import uuid
 from typing import Any
 
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -295,6 +296,44 @@ class CredentialSet(models.Model):
         if self.expires <= timezone.now():
             return "expired"
         return "active"
+
+
+class BrowserSession(AbstractBaseSession):
+    """A browser's session: Django's own, server-side (`linksite.sessions` stores it), with the
+    Link connection it is bound to copied into a column of its own when it is saved, so that a
+    Link page reads its session, connection and company in one statement (issue 18). The column
+    is never trusted alone: the page checks it against the session's data."""
+
+    DATA_KEY = "link"  # where the Link pages keep their state in the session's data
+
+    connection = models.ForeignKey(
+        Connection,
+        models.DO_NOTHING,  # a session of a deleted connection joins nothing: the page refuses
+        db_constraint=False,
+        db_index=False,  # read by session key only
+        null=True,
+        related_name="+",
+    )
+
+    class Meta(AbstractBaseSession.Meta):
+        verbose_name = _("browser session")
+        verbose_name_plural = _("browser sessions")
+
+    @classmethod
+    def get_session_store_class(cls):
+        """For `get_decoded`: Django's own store reads the same data format."""
+        from django.contrib.sessions.backends.db import SessionStore
+
+        return SessionStore
+
+    @classmethod
+    def connection_of(cls, data: dict) -> uuid.UUID | None:
+        """The Link connection a session's data is bound to, if any."""
+        link = data.get(cls.DATA_KEY)
+        try:
+            return uuid.UUID(str(link["connection"])) if link else None
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 class LinkSession(models.Model):

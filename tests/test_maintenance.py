@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent
 from feeds.maintenance import run_daily_maintenance
-from feeds.models import CredentialSet, Feed, LinkSession, SourceAccount
+from feeds.models import BrowserSession, CredentialSet, Feed, LinkSession, SourceAccount
 from tests.makers import make_credentials, make_feed
 
 DISABLED_AT = dt.datetime(2026, 11, 2, 15, 30, tzinfo=dt.UTC)
@@ -65,6 +65,7 @@ def test_the_connection_is_unlinked_the_same_day_its_last_account_is_disconnecte
         "accounts_disconnected": 1,
         "connections_unlinked": 1,
         "link_sessions_purged": 0,
+        "browser_sessions_purged": 0,
         "credential_sets_purged": 0,
         "idempotency_keys_purged": 0,
         "webhook_deliveries_purged": 0,
@@ -113,6 +114,22 @@ def test_expired_credentials_and_link_sessions_are_purged(linked):
     # The feed the expired set created lives on.
     assert Feed.objects.get(pk=feed.pk).credential_set is None
     assert AuditEvent.objects.filter(action="maintenance.purged").count() == 1
+
+
+def test_expired_browser_sessions_are_purged_and_open_ones_kept(db):
+    from linksite.sessions import SessionStore
+
+    stores = []
+    for seconds in (-60, 3600):
+        store = SessionStore()
+        store["link"] = {"connection": "x"}
+        store.set_expiry(seconds)
+        store.create()
+        stores.append(store.session_key)
+    summary = run_daily_maintenance()
+    assert summary["browser_sessions_purged"] == 1
+    assert list(BrowserSession.objects.values_list("pk", flat=True)) == stores[1:]
+    assert SessionStore(stores[1])["link"] == {"connection": "x"}
 
 
 def test_a_set_used_just_before_expiry_keeps_its_live_link_session(linked):

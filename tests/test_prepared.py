@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef
 from django.test import override_settings
 
 from accounts.models import OrganizationSettings
-from feeds.link.views import _read_link, _read_states
+from feeds.link.views import _read_link
 from feeds.models import Connection, Feed, SourceAccount
 from feeds.prepared import Prepared
 from tests.makers import make_account, make_company, make_connection, make_feed
@@ -35,11 +35,30 @@ def orm_accounts(connection_id):
     )
 
 
+def link_request(connection_id, **data):
+    """A request with a saved session bound to this connection (as `/link/start` binds it)."""
+    from django.test import RequestFactory
+
+    from linksite.sessions import SessionStore
+
+    session = SessionStore()
+    session["link"] = {"connection": str(connection_id), "generation": 1, **data}
+    session.save()
+    request = RequestFactory().get("/link/")
+    request.session = SessionStore(session.session_key)
+    return request
+
+
+def read(connection_id, *, states_only=False):
+    data, connection, accounts = _read_link(link_request(connection_id), states_only=states_only)
+    return None if connection is None else (connection, accounts)
+
+
 def test_the_link_read_answers_as_the_orm_for_each_connection(alice, bob):
     make_feed(alice.checking)
     card = make_account(alice.connection, "extra", balance=Decimal("-12.30"))
     for connection in (alice.connection, bob.connection, alice.connection):
-        found, accounts = _read_link(connection.pk)
+        found, accounts = read(connection.pk)
         assert (found.pk, found.link_generation, found.status) == (
             connection.pk,
             connection.link_generation,
@@ -51,12 +70,12 @@ def test_the_link_read_answers_as_the_orm_for_each_connection(alice, bob):
             (row[0], row[1], row[5]) for row in expected
         ]
         assert [a.link_state == "connected" for a in accounts] == [row[7] for row in expected]
-    shown = {a.pk: a for a in _read_link(alice.connection.pk)[1]}
+    shown = {a.pk: a for a in read(alice.connection.pk)[1]}
     assert shown[card.pk].balance == Decimal("-12.30")  # the ORM's converters ran
     assert shown[alice.checking.pk].link_state == "connected"
-    assert _read_link(uuid.uuid4()) is None
+    assert read(uuid.uuid4()) is None
     empty = make_connection(bob.company)
-    assert _read_link(empty.pk)[1] == []  # no accounts: the connection all the same
+    assert read(empty.pk)[1] == []  # no accounts: the connection all the same
 
 
 def test_the_status_read_answers_as_the_full_read(alice, bob):
@@ -64,8 +83,8 @@ def test_the_status_read_answers_as_the_full_read(alice, bob):
     make_account(alice.connection, "extra")
     empty = make_connection(bob.company)
     for connection in (alice.connection, bob.connection, empty):
-        full, accounts = _read_link(connection.pk)
-        found, states = _read_states(connection.pk)
+        full, accounts = read(connection.pk)
+        found, states = read(connection.pk, states_only=True)
         assert (found.pk, found.status, found.link_generation, found.company.country) == (
             full.pk,
             full.status,
@@ -73,15 +92,68 @@ def test_the_status_read_answers_as_the_full_read(alice, bob):
             full.company.country,
         )
         assert [(s.pk, s.link_state) for s in states] == [(a.pk, a.link_state) for a in accounts]
-    assert _read_states(empty.pk)[1] == []
-    assert _read_states(uuid.uuid4()) is None
+    assert read(empty.pk, states_only=True)[1] == []
+    assert read(uuid.uuid4(), states_only=True) is None
+
+
+def test_the_link_read_hands_its_session_to_the_store_and_trusts_only_the_sessions_data(
+    alice, django_assert_num_queries
+):
+    from feeds.models import BrowserSession
+
+    for states_only in (False, True):
+        request = link_request(alice.connection.pk, chosen=[alice.checking.pk])
+        with django_assert_num_queries(1 if states_only else 2):
+            data, connection, _ = _read_link(request, states_only=states_only)
+            assert request.session["link"]["chosen"] == [alice.checking.pk]  # no read again
+        assert data["chosen"] == [alice.checking.pk] and connection.pk == alice.connection.pk
+        # The column says another connection than the session's data: nothing is read of it.
+        request = link_request(alice.connection.pk)
+        other = make_connection(alice.company)
+        BrowserSession.objects.filter(pk=request.session.session_key).update(connection=other)
+        data, connection, _ = _read_link(request, states_only=states_only)
+        assert data["connection"] == str(alice.connection.pk) and connection is None
+        # No session, or an unknown key: no data, and a new session follows, as Django's store.
+        from django.test import RequestFactory
+
+        from linksite.sessions import SessionStore
+
+        for key in (None, "unknown-session-key-000000000000"):
+            request = RequestFactory().get("/link/")
+            request.session = SessionStore(key)
+            assert _read_link(request, states_only=states_only) == ({}, None, [])
+            assert request.session.session_key is None
+
+
+def test_open_sessions_are_carried_over_to_the_browser_sessions(alice):
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.sessions.backends.db import SessionStore as DjangoStore
+
+    from feeds.models import BrowserSession
+
+    migration = importlib.import_module("feeds.migrations.0012_browser_sessions")
+    old = []
+    for data in ({"link": {"connection": str(alice.connection.pk)}}, {"_auth_user_id": "1"}):
+        store = DjangoStore()
+        store.update(data)
+        store.create()
+        old.append(store.session_key)
+    BrowserSession.objects.all().delete()
+    migration.carry_sessions_over(apps, None)
+    carried = {s.session_key: s for s in BrowserSession.objects.all()}
+    assert set(carried) == set(old)
+    assert carried[old[0]].connection_id == alice.connection.pk
+    assert carried[old[1]].connection_id is None
+    assert carried[old[0]].get_decoded() == {"link": {"connection": str(alice.connection.pk)}}
 
 
 def test_sessions_are_read_from_the_database_until_they_expire(db):
     import time_machine
-    from django.contrib.sessions.backends.db import SessionStore as DjangoStore
     from django.utils import timezone
 
+    from feeds.models import BrowserSession
     from linksite.sessions import SessionStore
 
     store = SessionStore()
@@ -89,7 +161,8 @@ def test_sessions_are_read_from_the_database_until_they_expire(db):
     store.set_expiry(60)
     store.save()
     assert SessionStore(store.session_key)["link"] == {"connection": "x"}
-    assert DjangoStore(store.session_key)["link"] == {"connection": "x"}  # the same rows
+    row = BrowserSession.objects.get(pk=store.session_key)  # Django's format, in our table
+    assert row.get_decoded()["link"] == {"connection": "x"} and row.connection_id is None
     assert SessionStore("not-a-session-key-at-all").load() == {}
     with time_machine.travel(timezone.now() + timezone.timedelta(seconds=61)):
         expired = SessionStore(store.session_key)

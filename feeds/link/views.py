@@ -39,6 +39,7 @@ from feeds.link.csrf import csrf_protect_no_referrer
 from feeds.link.forms import ChooseAccountsForm, CountryForm
 from feeds.models import (
     AccountType,
+    BrowserSession,
     Connection,
     Feed,
     SourceAccount,
@@ -46,7 +47,7 @@ from feeds.models import (
 )
 from feeds.prepared import Prepared
 
-SESSION_KEY = "link"
+SESSION_KEY = BrowserSession.DATA_KEY
 # The browser session outlives the one-hour Link URL a little, so that a user who got
 # credentials near the end of the hour can still watch the accounts connect.
 SESSION_SECONDS = 2 * 3600
@@ -188,13 +189,11 @@ def link_view(
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        data = request.session.get(SESSION_KEY)
+        data, connection, accounts = _read_link(request, states_only=states_only)
         if not data:
             return problem(request, "missing", 401)
-        found = _read_link(data.get("connection"), states_only=states_only)
-        if found is None or found[0].link_generation != data.get("generation"):
+        if connection is None or connection.link_generation != data.get("generation"):
             return problem(request, "revoked", 401)
-        connection, accounts = found
         org = OrganizationSettings.current()
         refusal = availability.refusal(connection, org)
         if refusal == availability.COUNTRY_UNKNOWN:
@@ -262,11 +261,18 @@ def _state_labels() -> dict[str, str]:
     return {state: str(label) for state, label in STATE_LABELS.items()}
 
 
-# Every Link request reads its connection with the company, then the connection's accounts:
-# two statements compiled once per process (`feeds.prepared`), as the ORM writes them. (One
-# statement joining all three cost twice as much on PostgreSQL: the connection's and company's
-# columns came again with each of 50 accounts.)
+# Every Link request reads its session with its connection and company (the connection is a
+# column of the session's row, `BrowserSession`), then the connection's accounts: two statements
+# compiled once per process (`feeds.prepared`), as the ORM writes them. (One statement joining
+# the accounts too cost twice as much on PostgreSQL: the other columns came again with each of
+# 50 accounts.) The status poll reads only what it needs, accounts included, in one statement.
 ANY_ID = uuid.UUID(int=0xC0FFEE)
+ANY_KEY = "prepared-session-key-sentinel"
+ANY_TIME = dt.datetime(2001, 2, 3, 4, 5, 6, 7008, tzinfo=dt.UTC)
+SESSION_PARAMETERS = (
+    (BrowserSession._meta.get_field("session_key"), ANY_KEY),
+    (BrowserSession._meta.get_field("expire_date"), ANY_TIME),
+)
 
 
 @cache
@@ -275,11 +281,18 @@ def _columns(model: type) -> list[str]:
     return [f.attname for f in model._meta.concrete_fields]
 
 
-CONNECTION_READ = Prepared(
-    lambda pk: Connection.objects.filter(pk=pk).values_list(
-        *_columns(Connection), *(f"company__{name}" for name in _columns(Company))
+def _sessions(key: str, now: dt.datetime):
+    """The browser session of this key, unless expired (as `linksite.sessions` reads it)."""
+    return BrowserSession.objects.filter(session_key=key, expire_date__gt=now)
+
+
+SESSION_READ = Prepared(
+    lambda key, now: _sessions(key, now).values_list(
+        "session_data",
+        *(f"connection__{name}" for name in _columns(Connection)),
+        *(f"connection__company__{name}" for name in _columns(Company)),
     ),
-    (Connection._meta.pk, ANY_ID),
+    *SESSION_PARAMETERS,
 )
 
 
@@ -311,53 +324,67 @@ ACCOUNTS_READ = Prepared(
     ),
     (Connection._meta.pk, ANY_ID),
 )
-# The status poll's one statement: only what its checks and answer need of the connection and
-# company, each account's id and link state joined to it (a connection without accounts
-# still gives its row, with nulls).
+# The status poll's one statement: its session, and only what its checks and answer need of
+# the connection and company, each account's id and link state joined to it (a connection
+# without accounts still gives its row, with nulls).
 STATUS_CONNECTION = ("id", "company_id", "status", "link_generation")  # in the model's order
 STATUS_COMPANY = ("id", "country")
 STATUS_READ = Prepared(
-    lambda pk: (
-        Connection.objects.filter(pk=pk)
-        .annotate(link_state=_link_state("source_accounts__"))
-        .order_by("source_accounts__created", "source_accounts__id")
-        .values_list(*STATUS_CONNECTION, "company__country", "source_accounts__pk", "link_state")
+    lambda key, now: (
+        _sessions(key, now)
+        .annotate(link_state=_link_state("connection__source_accounts__"))
+        .order_by("connection__source_accounts__created", "connection__source_accounts__id")
+        .values_list(
+            "session_data",
+            *(f"connection__{name}" for name in STATUS_CONNECTION),
+            "connection__company__country",
+            "connection__source_accounts__pk",
+            "link_state",
+        )
     ),
-    (Connection._meta.pk, ANY_ID),
+    *SESSION_PARAMETERS,
 )
 
 
 def _read_link(
-    pk: Any, *, states_only: bool = False
-) -> tuple[Connection, list[AccountRow] | list[AccountState]] | None:
-    """The session's connection with its company and its accounts (in the order they were
-    added), or None if it no longer exists. `states_only`: the accounts' ids and link states
-    only."""
-    if not pk:
-        return None
-    if states_only:
-        return _read_states(pk)
-    rows = CONNECTION_READ.rows(pk)
-    if not rows:
-        return None
-    values = rows[0]
-    fields = _columns(Connection)
-    connection = Connection.from_db("default", fields, values[: len(fields)])
-    connection.company = Company.from_db("default", _columns(Company), values[len(fields) :])
-    return connection, [AccountRow(*row) for row in ACCOUNTS_READ.rows(connection.pk)]
-
-
-def _read_states(pk: Any) -> tuple[Connection, list[AccountState]] | None:
-    rows = STATUS_READ.rows(pk, same_first=len(STATUS_CONNECTION) + 1)
-    if not rows:
-        return None
+    request: HttpRequest, *, states_only: bool = False
+) -> tuple[dict, Connection | None, list[AccountRow] | list[AccountState]]:
+    """The request's session (read now, and handed to the session store), its Link data and
+    connection with the company and accounts (in the order they were added): ({}, None, [])
+    without a session, None for the connection if the session's has gone. `states_only`: the
+    accounts' ids and link states only."""
+    key = request.session.session_key
+    rows = []
+    if key and states_only:  # the session, connection and company on every row
+        rows = STATUS_READ.rows(key, timezone.now(), same_first=1 + len(STATUS_CONNECTION) + 1)
+    elif key:
+        rows = SESSION_READ.rows(key, timezone.now())
+    request.session.prime(rows[0][0] if rows else None)
+    data = request.session.get(SESSION_KEY) or {}
+    if not data:
+        return {}, None, []
     first = rows[0]
-    width = len(STATUS_CONNECTION)
-    # Instances with only these columns loaded: reading any other would cost a query (the
-    # status poll's query count is pinned by a test).
-    connection = Connection.from_db("default", STATUS_CONNECTION, first[:width])
-    connection.company = Company.from_db("default", STATUS_COMPANY, (first[1], first[width]))
-    return connection, [AccountState(row[-2], row[-1]) for row in rows if row[-2] is not None]
+    if states_only:
+        width = 1 + len(STATUS_CONNECTION)
+        # Instances with only these columns loaded: reading any other would cost a query (the
+        # status poll's query count is pinned by a test).
+        connection = Connection.from_db("default", STATUS_CONNECTION, first[1:width])
+        connection.company = Company.from_db("default", STATUS_COMPANY, (first[2], first[width]))
+    else:
+        fields = _columns(Connection)
+        connection = Connection.from_db("default", fields, first[1 : 1 + len(fields)])
+        connection.company = Company.from_db("default", _columns(Company), first[1 + len(fields) :])
+    # The session's column names a connection; only its data is trusted, and a connection
+    # deleted since joins nothing (the id is the session's own column, the company's is not).
+    if connection.company_id is None or str(connection.pk) != data.get("connection"):
+        return data, None, []
+    if states_only:
+        return (
+            data,
+            connection,
+            [AccountState(row[-2], row[-1]) for row in rows if row[-2] is not None],
+        )
+    return data, connection, [AccountRow(*row) for row in ACCOUNTS_READ.rows(connection.pk)]
 
 
 def _accounts(link: LinkContext, *, chosen_only: bool = False) -> list[AccountRow]:
