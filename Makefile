@@ -31,7 +31,7 @@ test: install-dev
 	bash scripts/test.sh
 
 # Every benchmark, SQLite then PostgreSQL, each printing its figures against its target and
-# writing bench/results/<name>.json (about 15 minutes on 2 cores).
+# writing bench/results/<name>.json (about 16 minutes on 2 cores).
 bench: install-dev
 	$(BIN)/python bench/write_1000.py
 	$(BIN)/python bench/write_http.py

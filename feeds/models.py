@@ -6,6 +6,7 @@ directly: `feeds.lifecycle.transition` validates each change and writes its audi
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import uuid
 from typing import Any
@@ -318,6 +319,19 @@ class BrowserSession(AbstractBaseSession):
     class Meta(AbstractBaseSession.Meta):
         verbose_name = _("browser session")
         verbose_name_plural = _("browser sessions")
+
+    @classmethod
+    def unexpired(cls, key: str, now: Any) -> models.QuerySet:
+        """The session of this key, unless it has expired (as Django's database store reads)."""
+        return cls.objects.filter(session_key=key, expire_date__gt=now)
+
+    @classmethod
+    def read_parameters(cls) -> tuple[tuple[models.Field, Any], ...]:
+        """`unexpired`'s parameters (key, now) with sentinel values, for `feeds.prepared`."""
+        return (
+            (cls._meta.get_field("session_key"), "prepared-session-key-sentinel"),
+            (cls._meta.get_field("expire_date"), dt.datetime(2001, 2, 3, 4, 5, 6, 7008, dt.UTC)),
+        )
 
     @classmethod
     def get_session_store_class(cls):

@@ -7,7 +7,6 @@ for it cost several times running it. Only the reads and that column are changed
 
 from __future__ import annotations
 
-import datetime as dt
 from functools import cache
 
 from django.contrib.sessions.backends import db
@@ -15,28 +14,13 @@ from django.utils import timezone
 
 from feeds.prepared import Prepared
 
-ANY_KEY = "prepared-session-key-sentinel"
-ANY_TIME = dt.datetime(2001, 2, 3, 4, 5, 6, 7008, tzinfo=dt.UTC)
-
 
 @cache
 def _read() -> Prepared:
     model = SessionStore.get_model_class()
     return Prepared(
-        lambda key, now: model.objects.filter(session_key=key, expire_date__gt=now).values_list(
-            "session_data", "expire_date"
-        ),
-        *session_parameters(),
-    )
-
-
-def session_parameters() -> tuple[tuple, tuple]:
-    """The parameters of a read by session key of sessions not yet expired (key, now), for
-    `Prepared`."""
-    model = SessionStore.get_model_class()
-    return (
-        (model._meta.get_field("session_key"), ANY_KEY),
-        (model._meta.get_field("expire_date"), ANY_TIME),
+        lambda key, now: model.unexpired(key, now).values_list("session_data", "expire_date"),
+        *model.read_parameters(),
     )
 
 

@@ -267,12 +267,6 @@ def _state_labels() -> dict[str, str]:
 # the accounts too cost twice as much on PostgreSQL: the other columns came again with each of
 # 50 accounts.) The status poll reads only what it needs, accounts included, in one statement.
 ANY_ID = uuid.UUID(int=0xC0FFEE)
-ANY_KEY = "prepared-session-key-sentinel"
-ANY_TIME = dt.datetime(2001, 2, 3, 4, 5, 6, 7008, tzinfo=dt.UTC)
-SESSION_PARAMETERS = (
-    (BrowserSession._meta.get_field("session_key"), ANY_KEY),
-    (BrowserSession._meta.get_field("expire_date"), ANY_TIME),
-)
 
 
 @cache
@@ -281,18 +275,13 @@ def _columns(model: type) -> list[str]:
     return [f.attname for f in model._meta.concrete_fields]
 
 
-def _sessions(key: str, now: dt.datetime):
-    """The browser session of this key, unless expired (as `linksite.sessions` reads it)."""
-    return BrowserSession.objects.filter(session_key=key, expire_date__gt=now)
-
-
 SESSION_READ = Prepared(
-    lambda key, now: _sessions(key, now).values_list(
+    lambda key, now: BrowserSession.unexpired(key, now).values_list(
         "session_data",
         *(f"connection__{name}" for name in _columns(Connection)),
         *(f"connection__company__{name}" for name in _columns(Company)),
     ),
-    *SESSION_PARAMETERS,
+    *BrowserSession.read_parameters(),
 )
 
 
@@ -331,7 +320,7 @@ STATUS_CONNECTION = ("id", "company_id", "status", "link_generation")  # in the 
 STATUS_COMPANY = ("id", "country")
 STATUS_READ = Prepared(
     lambda key, now: (
-        _sessions(key, now)
+        BrowserSession.unexpired(key, now)
         .annotate(link_state=_link_state("connection__source_accounts__"))
         .order_by("connection__source_accounts__created", "connection__source_accounts__id")
         .values_list(
@@ -342,7 +331,7 @@ STATUS_READ = Prepared(
             "link_state",
         )
     ),
-    *SESSION_PARAMETERS,
+    *BrowserSession.read_parameters(),
 )
 
 
