@@ -9,6 +9,8 @@ variable.
 import datetime as dt
 import os
 import re
+import secrets
+import sys
 import zoneinfo
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +31,10 @@ if ENV_FILE and Path(ENV_FILE).is_file():
 DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
+# Commands that sign nothing and serve nothing run without one (a random key for the process).
+KEYLESS_COMMANDS = {"makemigrations", "showmigrations", "sqlmigrate", "compilemessages"}
+if not SECRET_KEY and not DEBUG and sys.argv[1:2] and sys.argv[1] in KEYLESS_COMMANDS:
+    SECRET_KEY = secrets.token_urlsafe(50)
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
