@@ -3,9 +3,11 @@ time; the organization settings' cached copy is dropped when they are saved."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from decimal import Decimal
 
+import pytest
 from django.db.models import Exists, OuterRef
 from django.test import override_settings
 
@@ -123,6 +125,64 @@ def test_the_link_read_hands_its_session_to_the_store_and_trusts_only_the_sessio
             request.session = SessionStore(key)
             assert _read_link(request, states_only=states_only) == ({}, None, [])
             assert request.session.session_key is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_link_read_on_a_connection_broken_since_its_last_use_reconnects_and_answers(
+    alice, monkeypatch
+):
+    """The read stands in for Django's health check of a reused connection (one round trip
+    fewer): when the database ended the connection meanwhile, the read runs again on a new
+    one."""
+    from django.db import ProgrammingError, connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's connections do not break under the process")
+    import psycopg
+
+    make_feed(alice.checking)
+    expected = read(alice.connection.pk, states_only=True)
+    # On a live connection at a request's start: the read, and no check before it.
+    checks = []
+    usable = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or usable())
+    request = link_request(alice.connection.pk)
+    connection.health_check_done = False
+    assert _read_link(request, states_only=True)[1] is not None and checks == []
+
+    def end_this_connection() -> int:
+        pid = connection.connection.info.backend_pid
+        with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", [pid])
+            while other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+                time.sleep(0.01)
+        connection.health_check_done = False  # as at the start of a request
+        return pid
+
+    request = link_request(alice.connection.pk)
+    ended = end_this_connection()
+    _data, found, states = _read_link(request, states_only=True)
+    assert (found.pk, [(s.pk, s.link_state) for s in states]) == (
+        expected[0].pk,
+        [(s.pk, s.link_state) for s in expected[1]],
+    )
+    assert connection.connection.info.backend_pid != ended
+    assert connection.health_check_done and read(alice.connection.pk) is not None
+
+    # A transaction's start is checked by Django itself (set_autocommit), as before.
+    end_this_connection()
+    with transaction.atomic():
+        assert read(alice.connection.pk) is not None
+    # Any other failure of the read is not taken for a broken connection.
+    kept = connection.connection.info.backend_pid
+    connection.health_check_done = False
+    with pytest.raises(ProgrammingError):
+        Prepared(
+            lambda pk: Connection.objects.filter(pk=pk).extra(where=["no_such_column = 1"]),
+            (Connection._meta.pk, uuid.UUID(int=7)),
+        ).rows(alice.connection.pk)
+    assert connection.connection.info.backend_pid == kept
+    connection.close()
 
 
 def test_open_sessions_are_carried_over_to_the_browser_sessions(alice):
