@@ -267,11 +267,12 @@ def add_operation(account: Any) -> Any:
 
 def add_transactions(account: Any, count: int, *, delivered: Any = None, **shape: Any) -> None:
     """`count` transactions written to the account as one push operation, as
-    `transaction_rows` makes them, inserted 10,000 at a time with one `executemany` each. The
-    benchmarks set up over 400,000 rows a database; the ORM's `bulk_create` spent most of that
-    compiling each batch and building model instances. The columns and values are the model's
-    own: every field of a first row prepared by the field itself, then only the values that
-    vary, prepared by their fields."""
+    `transaction_rows` makes them, inserted 10,000 at a time with one `executemany` each (on
+    PostgreSQL, one COPY each: half the setup time of the push benchmark went on executemany's
+    row-by-row inserts). The benchmarks set up over 400,000 rows a database; the ORM's
+    `bulk_create` spent most of that compiling each batch and building model instances. The
+    columns and values are the model's own: every field of a first row prepared by the field
+    itself, then only the values that vary, prepared by their fields."""
     from django.db import connection, transaction
 
     from feeds.models import BankTransaction
@@ -285,11 +286,11 @@ def add_transactions(account: Any, count: int, *, delivered: Any = None, **shape
         for position, field in enumerate(fields)
         if field.attname in _varying(0, **shape)
     ]
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - the model's names; values bound
-        connection.ops.quote_name(BankTransaction._meta.db_table),
-        ", ".join(connection.ops.quote_name(f.column) for f in fields),
-        ", ".join(["%s"] * len(fields)),
-    )
+    table = connection.ops.quote_name(BankTransaction._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    # The model's names; the values are bound (or streamed, by COPY).
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"  # noqa: S608
+    copy = f"COPY {table} ({columns}) FROM STDIN"
 
     def row(i: int) -> list[Any]:
         values, changed = list(base), _varying(i, **shape)
@@ -298,8 +299,14 @@ def add_transactions(account: Any, count: int, *, delivered: Any = None, **shape
         return values
 
     for start in range(0, count, 10_000):
+        rows = (row(i) for i in range(start, min(count, start + 10_000)))
         with transaction.atomic(), connection.cursor() as cursor:  # one commit per 10,000
-            cursor.executemany(sql, [row(i) for i in range(start, min(count, start + 10_000))])
+            if connection.vendor == "postgresql":  # COPY: a tenth of the time of executemany
+                with cursor.cursor.copy(copy) as stream:
+                    for values in rows:
+                        stream.write_row(values)
+            else:
+                cursor.executemany(sql, list(rows))
 
 
 def save_results(name: str, legs: list[Any]) -> None:
