@@ -518,6 +518,14 @@ class DeliveryState(models.TextChoices):
     DELIVERED = "delivered", _("delivered")
 
 
+# Still pending, among rows another index finds (a batch's, a pull's page): the same rows as
+# delivery_state="pending" (the check constraint "banktransaction_delivered_has_time"), said so
+# that PostgreSQL cannot answer it from the partial index of every pending row. With stale
+# statistics (a big backlog just delivered, not yet analyzed) it ANDed that whole index into
+# each batch's mark: 6.6 ms instead of 0.3 for 100 rows beside 200,000 pending elsewhere.
+STILL_PENDING = Q(delivered__isnull=True)
+
+
 class BankTransaction(models.Model):
     # Indexed by the composite unique constraint and indexes below, which all lead with it.
     source_account = models.ForeignKey(

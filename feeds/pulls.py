@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.audit import Actor, record
 from feeds import feed_rules, lifecycle
 from feeds.models import (
+    STILL_PENDING,
     AccountType,
     BankTransaction,
     CredentialSet,
@@ -154,7 +155,7 @@ def mark_served(account: SourceAccount, rows: Sequence[Any], *, actor: Actor) ->
     with transaction.atomic():
         rows = BankTransaction.objects.filter(pk__in=pending)
         by_write = outbox.pending_by_write(rows) if outbox.listening(account.pk) else {}
-        count = rows.filter(delivery_state=DeliveryState.PENDING).update(
+        count = rows.filter(STILL_PENDING).update(
             delivery_state=DeliveryState.DELIVERED, delivered=now
         )
         if count:

@@ -11,12 +11,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.audit import Actor, record
 from feeds import leases, lifecycle
 from feeds.models import (
+    STILL_PENDING,
     BankTransaction,
     DeliveryBatch,
     DeliveryState,
@@ -29,6 +30,7 @@ from feeds.webhooks import outbox
 
 BATCH_SIZE = 1000
 WORKER = Actor.worker()
+OPEN = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)  # a batch still to send
 
 
 def next_batch(
@@ -37,13 +39,23 @@ def next_batch(
     """The feed's oldest open batch (to re-send as it is), or a new one of its oldest pending
     transactions, recorded with them before anything is sent. `after`: the batch on the wire,
     whose follower this is."""
-    open_batches = DeliveryBatch.objects.filter(
-        feed=feed, status__in=[DeliveryStatus.PENDING, DeliveryStatus.FAILED]
-    )
+    # One round trip: the place of the feed's oldest open batch and of its last batch, each
+    # found on its own index (an open batch is the rare case, a feed's history the long one).
+    feeds_batches = DeliveryBatch.objects.filter(feed=OuterRef("pk"))
+    open_batches = feeds_batches.filter(status__in=OPEN)
     if after is not None:
         open_batches = open_batches.filter(sequence__gt=after.sequence)
-    open_batch = open_batches.order_by("sequence").first()
-    if open_batch is not None:
+    open_at, last_at = (
+        Feed.objects.filter(pk=feed.pk)
+        .values_list(
+            Subquery(open_batches.order_by("sequence").values("sequence")[:1]),
+            Subquery(feeds_batches.order_by("-sequence").values("sequence")[:1]),
+        )
+        .get()
+    )
+    if open_at is not None:
+        open_batch = DeliveryBatch.objects.get(feed=feed, sequence=open_at)
+        open_batch.feed = feed
         if open_batch.status == DeliveryStatus.FAILED:
             lifecycle.transition(
                 open_batch, DeliveryStatus.PENDING, actor=WORKER, reason="next delivery run"
@@ -55,7 +67,11 @@ def next_batch(
         # attempts after it).
         now = timezone.now() if after is None else None
         batch = DeliveryBatch.objects.create(
-            feed=feed, trigger=trigger, attempts=1 if now else 0, last_attempt=now
+            feed=feed,
+            trigger=trigger,
+            sequence=(last_at or 0) + 1,
+            attempts=1 if now else 0,
+            last_attempt=now,
         )
         batch.first_attempt_recorded = now is not None
         oldest = BankTransaction.objects.filter(
@@ -119,8 +135,13 @@ def mark_delivered(batch: DeliveryBatch) -> int:
     account = batch.feed.source_account
     with transaction.atomic():
         rows = BankTransaction.objects.filter(delivery_batch=batch)
-        by_write = outbox.pending_by_write(rows) if outbox.listening(account.pk) else {}
-        count = rows.filter(delivery_state=DeliveryState.PENDING).update(
+        # Whether anyone listens was read with the feed for its first batch, looked up afresh
+        # for every later one.
+        listening = batch.feed.__dict__.pop("listening", None)
+        if listening is None:
+            listening = outbox.listening(account.pk)
+        by_write = outbox.pending_by_write(rows) if listening else {}
+        count = rows.filter(STILL_PENDING).update(
             delivery_state=DeliveryState.DELIVERED, delivered=now
         )
         lifecycle.transition(
@@ -190,9 +211,6 @@ def feeds_to_push() -> list[str]:
         .order_by("created")
         .values_list("pk", flat=True)
     )
-
-
-OPEN = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
 
 
 def feeds_to_resume(now: dt.datetime | None = None) -> list[str]:

@@ -24,6 +24,7 @@ from feeds.delivery.send import send
 from feeds.models import DeliveryBatch, Feed
 from feeds.qbo.client import QboClient
 from feeds.qbo.client import client as default_client
+from feeds.webhooks import outbox
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def push_feed(
     the rest as a task of its own; a shell command passes nothing)."""
     feed = (
         Feed.objects.select_related("source_account__connection")
-        .annotate(blocked=batches.rejected_batch())
+        .annotate(blocked=batches.rejected_batch(), listening=outbox.listening_annotation())
         .filter(pk=feed_id)
         .first()
     )

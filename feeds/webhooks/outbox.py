@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts.models import Company
 from feeds import representations
 from feeds.models import (
+    STILL_PENDING,
     BankTransaction,
     Connection,
     ConnectionStatus,
@@ -297,18 +298,24 @@ def write_event(operation: PushOperation) -> None:
 def listening(source_account_id: Any) -> bool:
     """Whether the client owning this account has an enabled endpoint (else there is no
     event to record, and nothing to count for one)."""
+    return _listeners(source_account_id).exists()
+
+
+def listening_annotation() -> Exists:
+    """`listening` as an annotation on feeds, read with the feed."""
+    return Exists(_listeners(OuterRef("source_account_id")))
+
+
+def _listeners(source_account: Any) -> Any:
     return WebhookEndpoint.objects.filter(
-        client__companies__connections__source_accounts=source_account_id, disabled=False
-    ).exists()
+        client__companies__connections__source_accounts=source_account, disabled=False
+    )
 
 
 def pending_by_write(rows: Any) -> dict[Any, int]:
     """Push operation key → how many of `rows` (transactions) are still pending."""
     return dict(
-        rows.filter(delivery_state=DeliveryState.PENDING)
-        .values_list("push_operation")
-        .annotate(n=Count("pk"))
-        .order_by()
+        rows.filter(STILL_PENDING).values_list("push_operation").annotate(n=Count("pk")).order_by()
     )
 
 
