@@ -49,10 +49,8 @@ class Prepared:
             "converters": compiler.get_converters(expressions),
         }
 
-    def rows(self, *values: Any, same_first: int = 0) -> list[tuple]:
-        """The rows for these parameter values. `same_first`: how many leading columns hold the
-        same values on every row (a joined parent's): converted on the first row only, and
-        left raw on the others."""
+    def rows(self, *values: Any) -> list[tuple]:
+        """The rows for these parameter values."""
         if self._compiled is None:
             self._compiled = self._compile()
         compiled = self._compiled
@@ -66,11 +64,10 @@ class Prepared:
         converters = compiled["converters"]
         if not converters:
             return rows
-        later = {p: c for p, c in converters.items() if p >= same_first}
         converted = []
-        for number, row in enumerate(rows):
+        for row in rows:
             row = list(row)
-            for position, (functions, expression) in (later if number else converters).items():
+            for position, (functions, expression) in converters.items():
                 value = row[position]
                 for function in functions:
                     value = function(value, expression, connection)

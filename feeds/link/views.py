@@ -20,7 +20,18 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import Case, CharField, Exists, F, OuterRef, Value, When
+from django.db.models import (
+    Aggregate,
+    Case,
+    CharField,
+    Exists,
+    F,
+    OuterRef,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Concat
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -313,26 +324,55 @@ ACCOUNTS_READ = Prepared(
     ),
     (Connection._meta.pk, ANY_ID),
 )
-# The status poll's one statement: its session, and only what its checks and answer need of
-# the connection and company, each account's id and link state joined to it (a connection
-# without accounts still gives its row, with nulls).
+
+
+class PackedStates(Aggregate):
+    """Each account's "id:state" (`state`: an expression), comma-separated, in one value: the
+    status poll reads one row however many accounts (fifty rows repeating the session's data
+    cost it a quarter of its time on PostgreSQL). Ids and states hold neither separator."""
+
+    function = "STRING_AGG"
+    output_field = CharField()
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(Concat(Cast("pk", CharField()), Value(":"), state), Value(","))
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function="GROUP_CONCAT", **extra)
+
+
+# The status poll's one statement: its session, only what its checks and answer need of the
+# connection and company, and its accounts' ids and link states packed in one column (null for
+# a connection without accounts).
 STATUS_CONNECTION = ("id", "company_id", "status", "link_generation")  # in the model's order
 STATUS_COMPANY = ("id", "country")
 STATUS_READ = Prepared(
     lambda key, now: (
         BrowserSession.unexpired(key, now)
-        .annotate(link_state=_link_state("connection__source_accounts__"))
-        .order_by("connection__source_accounts__created", "connection__source_accounts__id")
+        .annotate(
+            states=Subquery(
+                SourceAccount.objects.filter(connection=OuterRef("connection"))
+                .order_by()
+                .values("connection")
+                .annotate(packed=PackedStates(_link_state()))
+                .values("packed")
+            )
+        )
         .values_list(
             "session_data",
             *(f"connection__{name}" for name in STATUS_CONNECTION),
             "connection__company__country",
-            "connection__source_accounts__pk",
-            "link_state",
+            "states",
         )
     ),
     *BrowserSession.read_parameters(),
 )
+
+
+def _unpack_states(packed: str | None) -> list[AccountState]:
+    """`PackedStates`' value, by id: the order the accounts were added in."""
+    states = [item.split(":", 1) for item in packed.split(",")] if packed else []
+    return sorted((AccountState(int(pk), state) for pk, state in states), key=lambda a: a.pk)
 
 
 def _read_link(
@@ -344,8 +384,8 @@ def _read_link(
     accounts' ids and link states only."""
     key = request.session.session_key
     rows = []
-    if key and states_only:  # the session, connection and company on every row
-        rows = STATUS_READ.rows(key, timezone.now(), same_first=1 + len(STATUS_CONNECTION) + 1)
+    if key and states_only:  # one row: the session, connection, company and packed states
+        rows = STATUS_READ.rows(key, timezone.now())
     elif key:
         rows = SESSION_READ.rows(key, timezone.now())
     request.session.prime(rows[0][0] if rows else None)
@@ -368,11 +408,7 @@ def _read_link(
     if connection.company_id is None or str(connection.pk) != data.get("connection"):
         return data, None, []
     if states_only:
-        return (
-            data,
-            connection,
-            [AccountState(row[-2], row[-1]) for row in rows if row[-2] is not None],
-        )
+        return data, connection, _unpack_states(first[-1])
     return data, connection, [AccountRow(*row) for row in ACCOUNTS_READ.rows(connection.pk)]
 
 
