@@ -229,7 +229,7 @@ def main() -> None:
                 verdict = ""
             print(
                 f"  {label:<26}{f['median_ms']:>7.1f}ms{f['p99_ms']:>7.1f}ms{f['rps']:>8.0f}"
-                f"{f['median_vs_baseline']:>11.1f}x{f['median_vs_admin_login']:>9.1f}x"
+                f"{f['median_vs_baseline']:>11.2f}x{f['median_vs_admin_login']:>9.2f}x"
                 f"  {verdict}"
             )
     save_results("link_pages", legs)
