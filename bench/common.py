@@ -117,10 +117,15 @@ def postgres_database(url: str, name: str, create: bool) -> str:
 
 
 def each_database(postgres: str, name: str, run: Callable[[str, str, Path], Any]) -> list[Any]:
-    """`run(database, DATABASE_URL, scratch folder)` on SQLite, then on PostgreSQL if reachable."""
+    """`run(database, DATABASE_URL, scratch folder)` on SQLite, then on PostgreSQL if reachable
+    (BENCH_DATABASES=postgresql or sqlite: that leg only, to reproduce one figure)."""
+    wanted = os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",")
     legs = []
     with tempfile.TemporaryDirectory() as tmp:
-        legs.append(run("sqlite", f"sqlite:///{tmp}/bench.sqlite3", Path(tmp)))
+        if "sqlite" in wanted:
+            legs.append(run("sqlite", f"sqlite:///{tmp}/bench.sqlite3", Path(tmp)))
+        if "postgresql" not in wanted:
+            return legs
         try:
             url = postgres_database(postgres, name, create=True)
         except Exception as exc:  # noqa: BLE001 - report and go on with SQLite only

@@ -11,11 +11,19 @@ puts the real values in their place. Rows come back through the same converters 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, QuerySet
+
+
+@cache
+def columns(model: type) -> list[str]:
+    """The model's columns in `Model.from_db` order, read once the models are loaded (not at
+    import): `values_list(*columns(M))` reads what `M.from_db("default", columns(M), row)` takes."""
+    return [f.attname for f in model._meta.concrete_fields]
 
 
 class Prepared:

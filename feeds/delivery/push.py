@@ -21,7 +21,8 @@ from feeds.delivery import batches
 from feeds.delivery.batches import BATCH_SIZE, WORKER
 from feeds.delivery.claim import Lease, drop_lock_connection, feed_claim
 from feeds.delivery.send import send
-from feeds.models import DeliveryBatch, Feed
+from feeds.models import Connection, DeliveryBatch, Feed, SourceAccount
+from feeds.prepared import Prepared, columns
 from feeds.qbo.client import QboClient
 from feeds.qbo.client import client as default_client
 from feeds.webhooks import outbox
@@ -48,6 +49,44 @@ class PushFeedsResult:
     not_reached: list[str] = field(default_factory=list)
 
 
+# A push's first read: the feed with its account and connection, whether a rejected batch blocks
+# it and whether anyone listens for its webhook events. Compiled once per process (and on
+# PostgreSQL a prepared statement: planning its joins took ten times running them).
+FEED_READ = Prepared(
+    lambda pk: (
+        Feed.objects.filter(pk=pk)
+        .annotate(blocked=batches.rejected_batch(), listening=outbox.listening_annotation())
+        .values_list(
+            *columns(Feed),
+            "blocked",
+            "listening",
+            *(f"source_account__{name}" for name in columns(SourceAccount)),
+            *(f"source_account__connection__{name}" for name in columns(Connection)),
+        )
+    ),
+    (Feed._meta.pk, "fd_prepared-read-sentinel"),
+)
+
+
+def _read_feed(feed_id: str) -> Feed | None:
+    rows = FEED_READ.rows(feed_id)
+    if not rows:
+        return None
+    row = rows[0]
+    feeds, accounts = len(columns(Feed)), len(columns(SourceAccount))
+    feed = Feed.from_db("default", columns(Feed), row[:feeds])
+    feed.blocked, feed.listening = row[feeds], row[feeds + 1]
+    account_at = feeds + 2
+    account = SourceAccount.from_db(
+        "default", columns(SourceAccount), row[account_at : account_at + accounts]
+    )
+    account.connection = Connection.from_db(
+        "default", columns(Connection), row[account_at + accounts :]
+    )
+    feed.source_account = account
+    return feed
+
+
 def push_feed(
     feed_id: str,
     trigger: str = "schedule",
@@ -62,12 +101,7 @@ def push_feed(
     `budget` (seconds): stop taking new batches after this long, with the outcome "continued"
     when transactions are still pending (the worker passes PUSH_TASK_BUDGET_SECONDS and queues
     the rest as a task of its own; a shell command passes nothing)."""
-    feed = (
-        Feed.objects.select_related("source_account__connection")
-        .annotate(blocked=batches.rejected_batch(), listening=outbox.listening_annotation())
-        .filter(pk=feed_id)
-        .first()
-    )
+    feed = _read_feed(feed_id)
     if feed is None or not feed.is_active:
         return PushResult(feed_id, "inactive")
     if batches.blocked(feed):

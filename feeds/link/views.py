@@ -14,7 +14,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache, partial, wraps
+from functools import partial, wraps
 from html import escape
 from typing import Any
 
@@ -56,7 +56,7 @@ from feeds.models import (
     SourceAccount,
     SourceAccountStatus,
 )
-from feeds.prepared import Prepared
+from feeds.prepared import Prepared, columns
 
 SESSION_KEY = BrowserSession.DATA_KEY
 # The browser session outlives the one-hour Link URL a little, so that a user who got
@@ -280,17 +280,11 @@ def _state_labels() -> dict[str, str]:
 ANY_ID = uuid.UUID(int=0xC0FFEE)
 
 
-@cache
-def _columns(model: type) -> list[str]:
-    """The model's columns, read once the models are loaded (not at import)."""
-    return [f.attname for f in model._meta.concrete_fields]
-
-
 SESSION_READ = Prepared(
     lambda key, now: BrowserSession.unexpired(key, now).values_list(
         "session_data",
-        *(f"connection__{name}" for name in _columns(Connection)),
-        *(f"connection__company__{name}" for name in _columns(Company)),
+        *(f"connection__{name}" for name in columns(Connection)),
+        *(f"connection__company__{name}" for name in columns(Company)),
     ),
     *BrowserSession.read_parameters(),
 )
@@ -400,9 +394,9 @@ def _read_link(
         connection = Connection.from_db("default", STATUS_CONNECTION, first[1:width])
         connection.company = Company.from_db("default", STATUS_COMPANY, (first[2], first[width]))
     else:
-        fields = _columns(Connection)
+        fields = columns(Connection)
         connection = Connection.from_db("default", fields, first[1 : 1 + len(fields)])
-        connection.company = Company.from_db("default", _columns(Company), first[1 + len(fields) :])
+        connection.company = Company.from_db("default", columns(Company), first[1 + len(fields) :])
     # The session's column names a connection; only its data is trusted, and a connection
     # deleted since joins nothing (the id is the session's own column, the company's is not).
     if connection.company_id is None or str(connection.pk) != data.get("connection"):
