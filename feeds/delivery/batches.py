@@ -53,7 +53,7 @@ def _places(pk: Any, after: Any = None) -> Any:
     )
 
 
-FEED_ID = (Feed._meta.pk, "fd_prepared-read-sentinel")
+FEED_ID = (Feed._meta.pk, "fd_prepared-read-sentinel")  # a feed id, for the reads of a push
 PLACES = Prepared(_places, FEED_ID)
 PLACES_AFTER = Prepared(_places, FEED_ID, (DeliveryBatch._meta.get_field("sequence"), SENTINEL))
 PAYLOAD_ROWS = Prepared(  # a batch's transactions, in order, as its payload reads them

@@ -64,7 +64,7 @@ FEED_READ = Prepared(
             *(f"source_account__connection__{name}" for name in columns(Connection)),
         )
     ),
-    (Feed._meta.pk, "fd_prepared-read-sentinel"),
+    batches.FEED_ID,
 )
 
 
