@@ -11,9 +11,11 @@ POST that made them."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import partial, wraps
 from html import escape
 from typing import Any
@@ -28,6 +30,7 @@ from django.db.models import (
     F,
     OuterRef,
     Subquery,
+    TextField,
     Value,
     When,
 )
@@ -49,6 +52,7 @@ from feeds import availability, connection_rules, credentials, formatting, link_
 from feeds.link.csrf import csrf_protect_no_referrer
 from feeds.link.forms import ChooseAccountsForm, CountryForm
 from feeds.models import (
+    MONEY,
     AccountType,
     BrowserSession,
     Connection,
@@ -272,22 +276,13 @@ def _state_labels() -> dict[str, str]:
     return {state: str(label) for state, label in STATE_LABELS.items()}
 
 
-# Every Link request reads its session with its connection and company (the connection is a
-# column of the session's row, `BrowserSession`), then the connection's accounts: two statements
-# compiled once per process (`feeds.prepared`), as the ORM writes them. (One statement joining
-# the accounts too cost twice as much on PostgreSQL: the other columns came again with each of
-# 50 accounts.) The status poll reads only what it needs, accounts included, in one statement.
+# Every Link request reads its session with its connection, company and accounts in one
+# statement compiled once per process (`feeds.prepared`), as the ORM writes it: the connection
+# and company are columns of the session's row (`BrowserSession.connection`), the accounts one
+# JSON array in a column (`PackedAccounts`). (Joining the accounts as rows cost twice as much on
+# PostgreSQL: the other columns came again with each of 50 accounts; a second statement for them
+# cost a round trip.) The status poll reads only what it needs, in one statement too.
 ANY_ID = uuid.UUID(int=0xC0FFEE)
-
-
-SESSION_READ = Prepared(
-    lambda key, now: BrowserSession.unexpired(key, now).values_list(
-        "session_data",
-        *(f"connection__{name}" for name in columns(Connection)),
-        *(f"connection__company__{name}" for name in columns(Company)),
-    ),
-    *BrowserSession.read_parameters(),
-)
 
 
 def _link_state(account: str = "") -> Case:
@@ -309,15 +304,59 @@ def _link_state(account: str = "") -> Case:
     )
 
 
-ACCOUNTS_READ = Prepared(
-    lambda pk: (
-        SourceAccount.objects.filter(connection_id=pk)
-        .annotate(link_state=_link_state())
-        .order_by("created", "id")
-        .values_list(*AccountRow.FIELDS, "link_state")
+class PackedAccounts(Aggregate):
+    """Each account's `AccountRow` values as a JSON array, all of them in one JSON array (text):
+    the Link screens read one row however many accounts. In no particular order (SQLite before
+    3.44 orders no aggregate): `_unpack_accounts` sorts them."""
+
+    function = "JSON_AGG"
+    template = "%(function)s(JSON_BUILD_ARRAY(%(expressions)s))::text"
+    output_field = TextField()
+
+    def __init__(self) -> None:
+        super().__init__(*AccountRow.FIELDS, _link_state())
+
+    def as_sqlite(self, compiler, connection, **extra):
+        template = "%(function)s(JSON_ARRAY(%(expressions)s))"
+        return self.as_sql(
+            compiler, connection, function="JSON_GROUP_ARRAY", template=template, **extra
+        )
+
+
+SESSION_READ = Prepared(
+    lambda key, now: (
+        BrowserSession.unexpired(key, now)
+        .annotate(
+            accounts=Subquery(
+                SourceAccount.objects.filter(connection=OuterRef("connection"))
+                .order_by()
+                .values("connection")
+                .annotate(packed=PackedAccounts())
+                .values("packed")
+            )
+        )
+        .values_list(
+            "session_data",
+            *(f"connection__{name}" for name in columns(Connection)),
+            *(f"connection__company__{name}" for name in columns(Company)),
+            "accounts",
+        )
     ),
-    (Connection._meta.pk, ANY_ID),
+    *BrowserSession.read_parameters(),
 )
+
+CENTS = Decimal(1).scaleb(-MONEY["decimal_places"])
+
+
+def _unpack_accounts(packed: str | None) -> list[AccountRow]:
+    """`PackedAccounts`' value, by id: the order the accounts were added in (as the status
+    poll's, `_unpack_states`)."""
+    items = json.loads(packed, parse_float=Decimal) if packed else []
+    items.sort(key=lambda item: item[0])
+    return [
+        AccountRow(pk, name, kind, number, currency, Decimal(balance).quantize(CENTS), state)
+        for pk, name, kind, number, currency, balance, state in items
+    ]
 
 
 class PackedStates(Aggregate):
@@ -396,14 +435,15 @@ def _read_link(
     else:
         fields = columns(Connection)
         connection = Connection.from_db("default", fields, first[1 : 1 + len(fields)])
-        connection.company = Company.from_db("default", columns(Company), first[1 + len(fields) :])
+        company = first[1 + len(fields) : -1]
+        connection.company = Company.from_db("default", columns(Company), company)
     # The session's column names a connection; only its data is trusted, and a connection
     # deleted since joins nothing (the id is the session's own column, the company's is not).
     if connection.company_id is None or str(connection.pk) != data.get("connection"):
         return data, None, []
     if states_only:
         return data, connection, _unpack_states(first[-1])
-    return data, connection, [AccountRow(*row) for row in ACCOUNTS_READ.rows(connection.pk)]
+    return data, connection, _unpack_accounts(first[-1])
 
 
 def _accounts(link: LinkContext, *, chosen_only: bool = False) -> list[AccountRow]:
