@@ -618,7 +618,7 @@ class CompanyForm(forms.ModelForm):
 @admin.register(Company)
 class CompanyAdmin(ModelAdmin):
     form = CompanyForm
-    list_display = ["name", "country_or_unknown", "client", "n_connections", "created"]
+    list_display = ["name", "country_or_unknown", "client", "n_connections", "created", "overview"]
     list_filter = ["country", "client"]
     list_select_related = ["client"]
     search_fields = ["name", "=id", "description"]
@@ -632,6 +632,13 @@ class CompanyAdmin(ModelAdmin):
     @admin.display(description=_("connections"), ordering="connection_count")
     def n_connections(self, obj: Company) -> int:
         return obj.connection_count
+
+    @admin.display(description=_("overview"))
+    def overview(self, obj: Company) -> str:
+        """The dashboard's drill-down: connections, accounts, feeds, deliveries and events."""
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:dashboard_company", args=[obj.pk]), _("Overview")
+        )
 
     # Blank while unknown (created without one through the API): the Link pages ask the SMB user.
     @admin.display(description=_("country"), ordering="country", empty_value=_("unknown"))

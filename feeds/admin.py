@@ -27,12 +27,13 @@ from django.views.decorators.http import require_POST
 
 from accounts.admin import ModelAdmin, ReadOnlyAdmin, ReadOnlyInline, secret_shown_once
 from accounts.audit import Actor, record
-from feeds import connection_rules, credentials, lifecycle, tasks
+from feeds import connection_rules, credentials, dashboard, lifecycle, tasks
 from feeds.models import (
     BankTransaction,
     Connection,
     CredentialSet,
     DeliveryBatch,
+    DeliveryDay,
     DeliveryState,
     DeliveryStatus,
     Feed,
@@ -44,6 +45,7 @@ from feeds.models import (
     WebhookDeliveryStatus,
     WebhookEndpoint,
     WebhookEvent,
+    WorkerHeartbeat,
 )
 from feeds.webhooks import catalogue, endpoints
 
@@ -83,10 +85,32 @@ class SourceAccountInline(ReadOnlyInline):
     fields = ["account_id", "account_name", "account_type", "currency", "balance", "status"]
 
 
+class AttentionFilter(admin.SimpleListFilter):
+    """The dashboard's "needs attention" rules for this list (`feeds.dashboard.ATTENTION`): each
+    count on the dashboard links here, filtered by the same rule."""
+
+    title = _("needs attention")
+    parameter_name = "attention"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [(rule.key, rule.label) for rule in dashboard.rules_for(model_admin.model)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        rule = dashboard.RULES.get(self.value() or "")
+        if rule is None or rule.model is not queryset.model:
+            return queryset
+        return dashboard.attention_queryset(rule.key, queryset)
+
+
 @admin.register(Connection)
 class ConnectionAdmin(ModelAdmin):
     list_display = ["id", "company", "status", "n_accounts", "created", "modified", "deleted"]
-    list_filter = ["status", "company__country", ("deleted", admin.EmptyFieldListFilter)]
+    list_filter = [
+        AttentionFilter,
+        "status",
+        "company__country",
+        ("deleted", admin.EmptyFieldListFilter),
+    ]
     list_select_related = ["company"]
     search_fields = ["=id", "company__name", "=company__id"]
     readonly_fields = ["id", "status", "created", "modified", "deleted"]
@@ -219,6 +243,7 @@ class FeedAdmin(ReadOnlyAdmin):
         "last_error",
     ]
     list_filter = [
+        AttentionFilter,
         "delivery",
         "target_account_type",
         ("disabled_on_utc", admin.EmptyFieldListFilter),
@@ -320,6 +345,7 @@ class CredentialSetAdmin(ReadOnlyAdmin):
         "failed_attempts",
     ]
     list_filter = [
+        AttentionFilter,
         "origin",
         ("used", admin.EmptyFieldListFilter),
         ("revoked", admin.EmptyFieldListFilter),
@@ -415,7 +441,7 @@ class DeliveryBatchAdmin(ReadOnlyAdmin):
         "delivered",
         "last_error",
     ]
-    list_filter = ["status", "trigger"]
+    list_filter = [AttentionFilter, "status", "trigger"]
     list_select_related = ["feed"]
     search_fields = ["=batch_id", "=feed__id"]
     date_hierarchy = "created"
@@ -569,7 +595,7 @@ class WebhookEndpointAdmin(ModelAdmin):
         "last_delivery",
         "created",
     ]
-    list_filter = [WebhookFailingFilter, "disabled", "client"]
+    list_filter = [AttentionFilter, WebhookFailingFilter, "disabled", "client"]
     list_select_related = ["client"]
     search_fields = ["url", "client__name", "=id"]
     actions = ["send_test_event", "rotate_secrets"]
@@ -941,3 +967,25 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "generated"
     show_full_result_count = False
     fields = ["id", "client", "company_id", "event_type", "generated", "body"]
+
+
+# The dashboard's own rows (`feeds.dashboard`) ------------------------------------------------
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(ReadOnlyAdmin):
+    list_display = ["name", "last_seen", "every_seconds", "host"]
+
+
+@admin.register(DeliveryDay)
+class DeliveryDayAdmin(ReadOnlyAdmin):
+    list_display = [
+        "day",
+        "written",
+        "delivered",
+        "failures",
+        "latency_p50",
+        "latency_p95",
+        "computed",
+        "final",
+    ]

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.audit import Actor, purge_refusals, record
 from feeds import feed_rules, idempotency, lifecycle, pulls
+from feeds.localtime import next_local_time
 from feeds.models import (
     BrowserSession,
     Connection,
@@ -26,6 +27,14 @@ from feeds.webhooks import sending
 
 # Tallies of refused unauthenticated requests are kept this many days.
 REFUSAL_RETENTION_DAYS = 7
+
+
+def disconnects_on(disabled_on_utc: dt.datetime) -> dt.datetime:
+    """When the daily maintenance will disconnect the account of a feed QBO disabled at
+    `disabled_on_utc` (unless it is linked again): its first run once
+    FEED_DISCONNECT_GRACE_DAYS have passed (the rule below)."""
+    due = disabled_on_utc + dt.timedelta(days=settings.FEED_DISCONNECT_GRACE_DAYS)
+    return next_local_time(settings.DAILY_MAINTENANCE_TIME, due - dt.timedelta(microseconds=1))
 
 
 def run_daily_maintenance(now: dt.datetime | None = None) -> dict[str, int]:

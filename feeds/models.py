@@ -796,3 +796,52 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} → {self.endpoint_id}"
+
+
+# The operator's dashboard (issue 19) ---------------------------------------------------------
+
+
+class WorkerHeartbeat(models.Model):
+    """When the worker cluster last ran its heartbeat task (a schedule every minute): the
+    dashboard says so when it has not been seen for longer than that schedule allows."""
+
+    name = models.CharField(_("name"), max_length=40, primary_key=True)
+    last_seen = models.DateTimeField(_("last seen"))
+    # How often the heartbeat is scheduled, in seconds, as the cluster last knew it.
+    every_seconds = models.PositiveIntegerField(_("every (seconds)"))
+    host = models.CharField(_("host"), max_length=200, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("worker heartbeat")
+        verbose_name_plural = _("worker heartbeats")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DeliveryDay(models.Model):
+    """One day's delivery figures (a day in TIME_ZONE), computed by the worker from the
+    transactions, batches and audit trail (`feeds.dashboard.refresh_days`), so that the
+    dashboard reads thirty rows instead of every transaction. `final`: computed after the day
+    ended, never computed again."""
+
+    day = models.DateField(_("day"), primary_key=True)
+    written = models.PositiveIntegerField(_("transactions written"), default=0)
+    delivered = models.PositiveIntegerField(_("transactions delivered"), default=0)
+    failures = models.PositiveIntegerField(_("delivery failures"), default=0)
+    # From write to delivery, in seconds, over the transactions delivered that day (nearest
+    # rank); none on a day nothing was delivered.
+    latency_p50 = models.FloatField(_("median time to delivery (s)"), null=True, blank=True)
+    latency_p95 = models.FloatField(
+        _("95th percentile time to delivery (s)"), null=True, blank=True
+    )
+    computed = models.DateTimeField(_("computed"))
+    final = models.BooleanField(_("final"), default=False)
+
+    class Meta:
+        verbose_name = _("delivery day")
+        verbose_name_plural = _("delivery days")
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return self.day.isoformat()

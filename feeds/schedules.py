@@ -9,6 +9,9 @@ from django.conf import settings
 from django.utils import timezone
 from django_q.models import Schedule
 
+from feeds import dashboard
+from feeds.localtime import next_local_time
+
 DAILY_PUSH = "linksite.daily_push"
 DAILY_MAINTENANCE = "linksite.daily_maintenance"
 # Every minute: webhook retries whose time has come, and deliveries a crashed sender left.
@@ -16,26 +19,13 @@ WEBHOOK_SWEEP = "linksite.webhook_sweep"
 # Every minute: pushes a crash cut short (open batches whose claim ran out), and batches failed
 # for their run whose next attempt has come.
 PUSH_RESUME = "linksite.push_resume"
+# The dashboard's (`feeds.dashboard`): the worker's heartbeat every minute, and the daily
+# delivery figures every few minutes.
+HEARTBEAT = "linksite.heartbeat"
+DASHBOARD_REFRESH = "linksite.dashboard_refresh"
 # The QBO sandbox's daily pull (pull mode). Its task's path is a setting: linksite's apps name
 # nothing of the sandbox.
 SANDBOX_DAILY_PULL = "linksite.sandbox_daily_pull"
-
-
-def next_local_time(at: dt.time, now: dt.datetime | None = None) -> dt.datetime:
-    """The next moment the wall clock in TIME_ZONE shows `at`, as an aware datetime.
-
-    On a spring-forward day a time that does not exist is taken one hour later; on a fall-back
-    day an ambiguous time is its first occurrence (fold=0)."""
-    tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
-    now_local = (now or timezone.now()).astimezone(tz)
-    day = now_local.date()
-    while True:
-        candidate = dt.datetime.combine(day, at, tzinfo=tz)
-        # Round-tripping through UTC normalizes a non-existent local time.
-        candidate = candidate.astimezone(dt.UTC).astimezone(tz)
-        if candidate > now_local:
-            return candidate
-        day += dt.timedelta(days=1)
 
 
 def wanted() -> list[dict]:
@@ -53,6 +43,20 @@ def wanted() -> list[dict]:
     ]
     specs.append({"name": WEBHOOK_SWEEP, "func": "feeds.tasks.sweep_webhooks", "every_minutes": 1})
     specs.append({"name": PUSH_RESUME, "func": "feeds.tasks.resume_pushes", "every_minutes": 1})
+    specs.append(
+        {
+            "name": HEARTBEAT,
+            "func": "feeds.tasks.heartbeat",
+            "every_minutes": dashboard.HEARTBEAT_MINUTES,
+        }
+    )
+    specs.append(
+        {
+            "name": DASHBOARD_REFRESH,
+            "func": "feeds.tasks.refresh_dashboard",
+            "every_minutes": dashboard.REFRESH_MINUTES,
+        }
+    )
     if settings.QBO_SANDBOX_ENABLED and "pull" in settings.QBO_DELIVERY:
         specs.append(
             {

@@ -17,6 +17,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from accounts.audit import Actor, record
+from feeds import dashboard
 from feeds.delivery import batches, claim, push
 from feeds.maintenance import run_daily_maintenance
 from feeds.webhooks import outbox, sending
@@ -30,6 +31,16 @@ def daily_maintenance(**kwargs: Any) -> dict[str, int]:
     summary = run_daily_maintenance()
     log.info("daily maintenance: %s", summary)
     return summary
+
+
+def heartbeat(**kwargs: Any) -> None:
+    """Every minute: the worker says it is alive (the dashboard's "worker not seen")."""
+    dashboard.beat()
+
+
+def refresh_dashboard(**kwargs: Any) -> int:
+    """Every few minutes: the dashboard's daily delivery figures, today's again."""
+    return dashboard.refresh_days()
 
 
 def daily_push(**kwargs: Any) -> int:

@@ -80,6 +80,10 @@ def everything(alice, operator):
     )
     WebhookDelivery.objects.create(event=event, endpoint=endpoint, last_error="timed out")
     Schedule.objects.create(name="x", func="feeds.tasks.daily_maintenance", schedule_type="D")
+    from feeds import dashboard
+
+    dashboard.beat()
+    dashboard.refresh_days()
     Group.objects.create(name="support")
     now = timezone.now()
     for success in (True, False):

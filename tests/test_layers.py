@@ -23,6 +23,7 @@ SURFACES = (
     "feeds.qbo_api",
     "feeds.idx",
     "feeds.admin",
+    "feeds.admin_dashboard",
     "feeds.tasks",
     "feeds.management",
     "feeds.templatetags",
