@@ -40,6 +40,7 @@ bench: install-dev
 	$(BIN)/python bench/growth.py
 	$(BIN)/python bench/pull.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/dashboard.py
 
 lint: install-dev
 	$(BIN)/ruff check .

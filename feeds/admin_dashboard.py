@@ -72,6 +72,17 @@ def _nice_max(value: float) -> float:
     return 10 * scale  # pragma: no cover - the loop always returns
 
 
+def _count_top(value: float) -> int:
+    """A counts axis' top: 2, 4, 10, 20, 40, 100… (its half, the middle line, a whole number)."""
+    steps, scale = (2, 4), 1
+    while True:
+        for step in steps:
+            if step * scale >= value:
+                return step * scale
+        scale *= 10
+        steps = (1, 2, 4)
+
+
 @dataclass
 class Series:
     label: str
@@ -114,7 +125,7 @@ def bar_chart(
     chart_id: str, title: str, summary: str, labels: Sequence[str], series: Sequence[Series]
 ) -> SafeString:
     """Grouped bars, one group a day; every text escaped."""
-    top = _nice_max(max((v or 0 for s in series for v in s.values), default=0))
+    top = _count_top(max((v or 0 for s in series for v in s.values), default=0))
     parts = _frame(chart_id, title, summary, labels, top, lambda v: _number(round(v)))
     plot_h = HEIGHT - TOP - BOTTOM
     step = (WIDTH - LEFT - RIGHT) / max(1, len(labels))
@@ -133,12 +144,21 @@ def bar_chart(
     return mark_safe("".join(parts))  # noqa: S308 - every text is escaped above
 
 
+# A durations axis' possible tops, in seconds: from a minute to a week.
+DURATION_TOPS = (60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 604800)
+
+
+def _duration_top(value: float) -> float:
+    return next((top for top in DURATION_TOPS if top >= value), _nice_max(value))
+
+
 def line_chart(
     chart_id: str, title: str, summary: str, labels: Sequence[str], series: Sequence[Series]
 ) -> SafeString:
-    """A line a series, with a dot on each day that has a value (a gap where none)."""
-    top = _nice_max(max((v or 0 for s in series for v in s.values), default=0))
-    parts = _frame(chart_id, title, summary, labels, top, duration)
+    """Durations, a line a series, with a dot on each day that has a value (a gap where
+    none)."""
+    top = _duration_top(max((v or 0 for s in series for v in s.values), default=0))
+    parts = _frame(chart_id, title, summary, labels, top, duration)  # 0, half, top
     plot_h = HEIGHT - TOP - BOTTOM
     step = (WIDTH - LEFT - RIGHT) / max(1, len(labels))
     for s in series:

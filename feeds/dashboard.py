@@ -310,13 +310,23 @@ def days(now: dt.datetime | None = None) -> list[Day]:
 
 
 def backlog() -> Backlog:
-    """Pending transactions of active feeds and the oldest one's write time (one query, over
-    the pending rows only)."""
-    active = Feed.objects.active().filter(source_account=OuterRef("source_account"))
+    """Pending transactions of active feeds and when the first of them still pending was
+    written (ids follow the order rows were written in): counted from the index of pending
+    rows alone, without reading the rows, then that one row by its key. Two queries, over the
+    pending rows only."""
+    # IN, not a correlated EXISTS: SQLite ran that once a pending row.
+    active = Feed.objects.active().values("source_account")
     figures = BankTransaction.objects.filter(
-        Exists(active), delivery_state=DeliveryState.PENDING
-    ).aggregate(pending=Count("pk"), oldest=Min("created"))
-    return Backlog(figures["pending"], figures["oldest"])
+        source_account__in=active, delivery_state=DeliveryState.PENDING
+    ).aggregate(pending=Count("pk"), first=Min("pk"))
+    oldest = None
+    if figures["first"] is not None:
+        oldest = (
+            BankTransaction.objects.filter(pk=figures["first"])
+            .values_list("created", flat=True)
+            .first()
+        )
+    return Backlog(figures["pending"], oldest)
 
 
 class Seconds(models.Func):
@@ -437,6 +447,15 @@ def funnel(now: dt.datetime | None = None) -> Funnel:
     linked in QBO, and had a first transaction delivered (one query)."""
     now = now or timezone.now()
     connection = OuterRef("pk")
+    # Account by account, each probed on its own index (one EXISTS over the transactions joined
+    # to the accounts made PostgreSQL hash every delivered row: 18 ms at 500,000).
+    delivered = SourceAccount.objects.filter(connection=connection).filter(
+        Exists(
+            BankTransaction.objects.filter(
+                source_account=OuterRef("pk"), delivery_state=DeliveryState.DELIVERED
+            )
+        )
+    )
     figures = Connection.objects.filter(
         created__gte=now - dt.timedelta(days=WINDOW_DAYS)
     ).aggregate(
@@ -447,17 +466,7 @@ def funnel(now: dt.datetime | None = None) -> Funnel:
         linked=Count(
             "pk", filter=Q(Exists(Feed.objects.filter(source_account__connection=connection)))
         ),
-        delivered=Count(
-            "pk",
-            filter=Q(
-                Exists(
-                    BankTransaction.objects.filter(
-                        source_account__connection=connection,
-                        delivery_state=DeliveryState.DELIVERED,
-                    )
-                )
-            ),
-        ),
+        delivered=Count("pk", filter=Q(Exists(delivered))),
     )
     return Funnel(**figures)
 
