@@ -34,7 +34,6 @@ from feeds.models import (
     CredentialSet,
     DeliveryBatch,
     DeliveryDay,
-    DeliveryState,
     DeliveryStatus,
     Feed,
     FeedDelivery,
@@ -272,21 +271,12 @@ class FeedAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Feed]:
         # One query for the page, whatever the number of feeds on it.
-        pending = (
-            BankTransaction.objects.filter(
-                source_account=OuterRef("source_account"), delivery_state=DeliveryState.PENDING
-            )
-            .order_by()
-            .values("source_account")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
         batches = DeliveryBatch.objects.filter(feed=OuterRef("pk"))
         return (
             super()
             .get_queryset(request)
             .annotate(
-                pending_transactions=Subquery(pending),
+                pending_transactions=dashboard.pending_transactions(),
                 last_delivered=Subquery(
                     batches.filter(status=DeliveryStatus.DELIVERED)
                     .order_by("-delivered")

@@ -488,11 +488,9 @@ class CompanyDetail:
 RECENT = 20
 
 
-def company_detail(company: Company) -> CompanyDetail:
-    """A company's connections, accounts, feeds, last deliveries and events: one query each,
-    however many it has (the lists of deliveries and events are the newest RECENT)."""
-    last = DeliveryBatch.objects.filter(feed=OuterRef("pk")).order_by("-sequence")
-    pending = (
+def pending_transactions() -> Subquery:
+    """For an annotation on feeds: how many of its account's transactions are pending."""
+    return Subquery(
         BankTransaction.objects.filter(
             source_account=OuterRef("source_account"), delivery_state=DeliveryState.PENDING
         )
@@ -501,6 +499,12 @@ def company_detail(company: Company) -> CompanyDetail:
         .annotate(n=Count("pk"))
         .values("n")
     )
+
+
+def company_detail(company: Company) -> CompanyDetail:
+    """A company's connections, accounts, feeds, last deliveries and events: one query each,
+    however many it has (the lists of deliveries and events are the newest RECENT)."""
+    last = DeliveryBatch.objects.filter(feed=OuterRef("pk")).order_by("-sequence")
     return CompanyDetail(
         company=company,
         connections=list(
@@ -519,7 +523,7 @@ def company_detail(company: Company) -> CompanyDetail:
             .annotate(
                 last_status=Subquery(last.values("status")[:1]),
                 last_error=Subquery(last.values("last_error")[:1]),
-                pending_transactions=Subquery(pending),
+                pending_transactions=pending_transactions(),
             )
             .order_by("-created")
         ),
